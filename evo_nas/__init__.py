@@ -1,0 +1,1 @@
+"""evo-nas: evolutionary multi-objective hardware-aware NAS on pymoo."""

@@ -1,0 +1,190 @@
+"""Typed run configuration, validated up front from YAML/TOML/dicts.
+
+Unknown keys (with a did-you-mean), wrong types and impossible values fail before any work
+starts, and every message carries the dotted path of the field (``search.budgets.flops``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import yaml
+
+from evo_nas.errors import ConfigError
+from evo_nas.train.trainer import TrainConfig
+
+__all__ = ["DataConfig", "EvalConfig", "SearchConfig", "RunConfig", "load_config", "parse"]
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    val_fraction: float = 0.2
+    max_train: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    split: str = "val"
+    calib_images: int = 500
+    batch_size: int = 1000
+
+
+@dataclass
+class SearchConfig:
+    algorithm: str = "nsga2"
+    pop_size: int = 24
+    generations: int = 12
+    objectives: list[str] = field(default_factory=lambda: ["error", "flops"])
+    budgets: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    seed: int = 0
+    preset: str = "tiny"
+    device: str = "cpu"
+    runs_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def validate(self) -> RunConfig:
+        from evo_nas.algorithms import ALGORITHMS
+        from evo_nas.data import DATASETS
+        from evo_nas.spaces import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ConfigError(_choose("preset", self.preset, PRESETS))
+        if self.data.dataset not in DATASETS:
+            raise ConfigError(_choose("data.dataset", self.data.dataset, DATASETS))
+        if self.search.algorithm not in ALGORITHMS:
+            raise ConfigError(_choose("search.algorithm", self.search.algorithm, ALGORITHMS))
+        if not self.name or "/" in self.name or self.name in (".", ".."):
+            raise ConfigError(f"name = {self.name!r}: must be a plain directory name")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device = {self.device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
+        known = {"error", "loss", "flops", "params"}
+        for i, o in enumerate(self.search.objectives):
+            if o not in known:
+                raise ConfigError(_choose(f"search.objectives[{i}]", o, known))
+        if not self.search.objectives:
+            raise ConfigError("search.objectives: at least one objective is needed")
+        for k, v in self.search.budgets.items():
+            if k not in known:
+                raise ConfigError(_choose(f"search.budgets.{k}", k, known))
+            if not v > 0:
+                raise ConfigError(f"search.budgets.{k} = {v}: must be positive")
+        for name in ("pop_size", "generations"):
+            if getattr(self.search, name) < (2 if name == "pop_size" else 1):
+                raise ConfigError(f"search.{name} = {getattr(self.search, name)}: too small")
+        if self.eval.calib_images < 1:
+            raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
+        self.train.validate()
+        return self
+
+
+def _choose(path: str, value: Any, options) -> str:
+    return f"{path} = {value!r}: choose one of {sorted(options)}"
+
+
+def parse(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, checking every key and type against its hints."""
+    where = path or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            msg = f"unknown config key {sub!r}"
+            close = difflib.get_close_matches(str(key), names, n=1)
+            raise ConfigError(msg + (f" (did you mean {close[0]!r}?)" if close else ""))
+        kwargs[key] = _coerce(hints[key], value, sub)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return parse(hint, value, path)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} = {value!r}: expected a list")
+        return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} = {value!r}: expected a mapping")
+        return {str(k): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} = {value!r}: expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} = {value!r}: expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path} = {value!r}: expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} = {value!r}: expected a string")
+        return value
+    return value
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    text = p.read_text()
+    try:
+        data = tomllib.loads(text) if p.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        kind = "TOML" if p.suffix == ".toml" else "YAML"
+        raise ConfigError(f"config file {str(p)!r} is not valid {kind}: {e}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def load_config(source: str | Path | dict[str, Any] | None = None) -> RunConfig:
+    """A validated :class:`RunConfig` from a YAML/TOML file, a dict, or defaults (``None``)."""
+    if source is None:
+        data: dict[str, Any] = {}
+    elif isinstance(source, dict):
+        data = source
+    else:
+        data = read_file(source)
+    return parse(RunConfig, data).validate()
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,157 @@
+"""Analytic FLOPs and parameter counts of MobileNet sub-networks, read off their layout.
+
+Convention ("FLOPs" as in the NAS literature, OFA/MobileNetV3 tables = multiply-accumulates):
+every ``Conv2d`` counts ``out_h * out_w * out_ch * (in_ch / groups) * k * k`` MACs and every
+``Linear`` ``in * out``, for one image. Included: stem, expansion/depthwise/projection convs,
+both 1x1 convs of squeeze-excite (on the pooled 1x1 map), the head conv, the feature-mix conv and
+the classifier. Not counted: BatchNorm, activations, pooling, the SE gate product, residual adds
+and biases. Parameters are exact: the ``numel`` sum of the extracted subnet (conv weights, BN
+weight and bias, SE biases, classifier bias; BN running stats are buffers, not parameters).
+
+The analytic functions are torch-free; :func:`count_with_hooks` imports torch lazily and counts
+independently from real output shapes, which the tests use to check the analytic numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from evo_nas.errors import GenomeError
+from evo_nas.space import SearchSpace
+from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, spec_of
+
+__all__ = ["layout_costs", "flops", "params", "CostModel", "count_with_hooks"]
+
+
+def layout_costs(lay: NetLayout) -> tuple[int, int]:
+    """``(MACs, params)`` of one sub-network layout (see the module docstring for what counts)."""
+    s = lay.stem_out_size
+    macs = s * s * lay.stem_ch * lay.in_channels * 9
+    n = lay.stem_ch * lay.in_channels * 9 + 2 * lay.stem_ch
+    for b in lay.blocks:
+        mid, o2 = b.mid_ch, b.out_size * b.out_size
+        if b.expand != 1:
+            macs += b.in_size * b.in_size * b.in_ch * mid
+            n += b.in_ch * mid + 2 * mid
+        kk = b.kernel * b.kernel
+        macs += o2 * mid * kk + o2 * mid * b.out_ch
+        n += mid * kk + 2 * mid + mid * b.out_ch + 2 * b.out_ch
+        if b.se_ch:
+            macs += 2 * mid * b.se_ch
+            n += 2 * mid * b.se_ch + b.se_ch + mid
+    macs += lay.head_size * lay.head_size * lay.head_in * lay.head_ch
+    n += lay.head_in * lay.head_ch + 2 * lay.head_ch
+    feat = lay.head_ch
+    if lay.feature_ch:
+        macs += lay.head_ch * lay.feature_ch
+        n += lay.head_ch * lay.feature_ch
+        feat = lay.feature_ch
+    macs += feat * lay.num_classes
+    n += feat * lay.num_classes + lay.num_classes
+    return macs, n
+
+
+@lru_cache(maxsize=32)
+def _space(spec: MobileNetSpec) -> SearchSpace:
+    return spec.space()
+
+
+def _layout(spec: MobileNetSpec, config: Mapping[str, Any]) -> NetLayout:
+    space = _space(spec)
+    return spec.layout(space.decode(space.encode(config)))
+
+
+def flops(spec: MobileNetSpec, config: Mapping[str, Any]) -> int:
+    """Multiply-accumulates of one image through ``config``'s subnet (validated config)."""
+    return layout_costs(_layout(spec, config))[0]
+
+
+def params(spec: MobileNetSpec, config: Mapping[str, Any]) -> int:
+    """Exact parameter count of ``config``'s extracted subnet (validated config)."""
+    return layout_costs(_layout(spec, config))[1]
+
+
+class CostModel:
+    """Vectorised analytic costs for pymoo problems: MFLOPs (MACs / 1e6) and params / 1e6.
+
+    Configs are trusted (they come from ``space.decode``), so no validation is repeated; results
+    are memoised per config, as a search proposes the same architectures again and again.
+    ``cheap`` lets :meth:`problems.NASProblem.check_budgets` test budgets before a search.
+    """
+
+    cheap = True
+
+    def __init__(self, space: SearchSpace, cache_size: int = 100_000) -> None:
+        self.space = space
+        self.spec = spec_of(space)
+        self.cache_size = cache_size
+        self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+    def costs(self, config: Mapping[str, Any]) -> tuple[float, float]:
+        """``(MFLOPs, Mparams)`` of one config."""
+        key = tuple(config.items())
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            macs, n = layout_costs(self.spec.layout(dict(config)))
+        except KeyError as e:
+            raise GenomeError(f"architecture config lacks gene {e.args[0]!r}") from None
+        out = (macs / 1e6, n / 1e6)
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[key] = out
+        return out
+
+    def __call__(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        rows = [self.costs(c) for c in configs]
+        arr = np.array(rows, dtype=float).reshape(len(rows), 2)
+        return {"flops": arr[:, 0].copy(), "params": arr[:, 1].copy()}
+
+
+def count_with_hooks(module: Any, input_shape: Sequence[int]) -> tuple[int, int]:
+    """``(MACs, params)`` measured by forward hooks on every ``nn.Conv2d`` and ``nn.Linear``.
+
+    ``input_shape`` is ``(C, H, W)`` or ``(N, C, H, W)``; MACs are per image. Runs one eval-mode
+    forward of zeros and restores the module's modes. Params are the ``numel`` sum of all
+    parameters, counted once each.
+    """
+    import torch
+    from torch import nn
+
+    shape = tuple(input_shape)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    total = [0]
+
+    def conv_hook(m: nn.Conv2d, inp: Any, out: torch.Tensor) -> None:
+        per_out = (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        total[0] += out[0].numel() * per_out
+
+    def linear_hook(m: nn.Linear, inp: Any, out: torch.Tensor) -> None:
+        total[0] += out[0].numel() * m.in_features
+
+    hooks = []
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    modes = [(m, m.training) for m in module.modules()]
+    p = next(module.parameters(), None)
+    x = torch.zeros(shape, device=p.device if p is not None else None,
+                    dtype=p.dtype if p is not None else None)
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, training in modes:
+            m.training = training
+    return total[0], sum(p.numel() for p in module.parameters())

@@ -1,0 +1,78 @@
+"""Built-in metrics for NASProblem: supernet accuracy after BN re-calibration, analytic costs.
+
+A metric is any callable ``list[config] -> values`` (or ``-> {name: values}``); see
+:class:`problems.NASProblem`. These are the ones evo-nas ships.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from evo_nas.data import Dataset, Split
+from evo_nas.errors import ConfigError
+from evo_nas.nn import Supernet, recalibrate_bn, resize
+
+__all__ = ["SupernetAccuracy"]
+
+
+class SupernetAccuracy:
+    """``error`` (100 - accuracy %) and ``loss`` (cross-entropy) of sub-networks, read from the
+    shared supernet weights.
+
+    Shared BN statistics belong to no single sub-network, so each one is re-calibrated first:
+    running statistics are reset and re-estimated as a cumulative average over the same fixed
+    ``calib_images`` training images (a fresh estimate, not a 0.1-momentum update, which leaves
+    the statistics dominated by whatever ran before). Resized images are cached per resolution.
+    """
+
+    cheap = False
+
+    def __init__(self, net: Supernet, data: Dataset, split: str = "val", calib_images: int = 500,
+                 calib_batch: int = 250, batch_size: int = 1000, device: str = "cpu",
+                 seed: int = 0) -> None:
+        if split not in ("val", "test", "train"):
+            raise ConfigError(f"eval.split = {split!r}: choose 'val', 'test' or 'train'")
+        if calib_images < 1:
+            raise ConfigError(f"eval.calib_images = {calib_images}: must be at least 1")
+        self.net = net.to(device).eval()
+        self.device = device
+        self.eval_split: Split = getattr(data, split)
+        n = min(calib_images, len(data.train))
+        pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n]
+        self.calib = data.train.x[pick]
+        self.calib_batch = calib_batch
+        self.batch_size = batch_size
+        self._resized: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+
+    def _inputs(self, res: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if res not in self._resized:
+            calib = [resize(c, res).to(self.device) for c in self.calib.split(self.calib_batch)]
+            xs = self.eval_split.x.split(self.batch_size)
+            evals = [resize(x, res).to(self.device) for x in xs]
+            self._resized[res] = (calib, evals)
+        return self._resized[res]
+
+    @torch.no_grad()
+    def evaluate(self, config: dict[str, Any]) -> tuple[float, float]:
+        """(accuracy %, mean cross-entropy) of one sub-network."""
+        self.net.set_active(config)
+        calib, evals = self._inputs(config["res"])
+        recalibrate_bn(self.net, calib)
+        self.net.eval()
+        correct, loss = 0, 0.0
+        for x, y in zip(evals, self.eval_split.y.split(self.batch_size), strict=True):
+            logits = self.net(x)
+            y = y.to(self.device)
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        n = len(self.eval_split)
+        return 100.0 * correct / n, loss / n
+
+    def __call__(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        acc, loss = zip(*(self.evaluate(c) for c in configs), strict=True) if configs else ((), ())
+        acc_arr, loss_arr = np.asarray(acc, dtype=float), np.asarray(loss, dtype=float)
+        return {"error": 100.0 - acc_arr, "loss": loss_arr}

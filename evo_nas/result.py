@@ -1,0 +1,134 @@
+"""Search results in the user's terms: Pareto set, history, tables and files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+# How an internal (minimised) metric is shown: column name, converter, format.
+UNITS: dict[str, tuple[str, Any, str]] = {
+    "error": ("accuracy_%", lambda v: 100.0 - v, "{:.2f}"),
+    "flops": ("MFLOPs", lambda v: v, "{:.3f}"),
+    "params": ("Mparams", lambda v: v, "{:.4f}"),
+    "latency": ("latency_ms", lambda v: v, "{:.3f}"),
+}
+
+
+def user_column(name: str) -> str:
+    return UNITS[name][0] if name in UNITS else name
+
+
+def user_value(name: str, value: float) -> float:
+    return float(UNITS[name][1](value)) if name in UNITS else float(value)
+
+
+def pareto_rows(rows: list[dict[str, Any]], objectives: list[str]) -> list[dict[str, Any]]:
+    """Feasible, non-dominated rows (first of any tie kept once), sorted by the first objective."""
+    feas = [r for r in rows if r["feasible"]]
+    if not feas:
+        return []
+    F = np.array([[r[o] for o in objectives] for r in feas], dtype=float)
+    _, first = np.unique(F, axis=0, return_index=True)  # equal objective vectors: keep one
+    first = np.sort(first)
+    front = NonDominatedSorting().do(F[first], only_non_dominated_front=True)
+    chosen = [feas[i] for i in first[front]]
+    return sorted(chosen, key=lambda r: [r[o] for o in objectives])
+
+
+@dataclass
+class SearchResult:
+    """What a search found. ``history`` holds every evaluated architecture, ``pareto`` the
+    feasible non-dominated ones among them (not only the final population)."""
+
+    objectives: list[str]
+    budgets: dict[str, float]
+    history: list[dict[str, Any]]
+    pareto: list[dict[str, Any]]
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_evals(self) -> int:
+        return len(self.history)
+
+    @property
+    def metric_names(self) -> list[str]:
+        skip = {"eval", "genome", "config", "feasible", "seconds"}
+        return [k for k in self.history[0] if k not in skip] if self.history else []
+
+    def user_rows(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        rows = self.pareto if rows is None else rows
+        out = []
+        for r in rows:
+            d: dict[str, Any] = {"eval": r["eval"]}
+            for m in self.metric_names:
+                d[user_column(m)] = user_value(m, r[m])
+            d["feasible"] = r["feasible"]
+            d["config"] = r["config"]
+            out.append(d)
+        return out
+
+    def table(self) -> str:
+        names = self.objectives + [m for m in self.metric_names if m not in self.objectives]
+        head = ["#", *[user_column(m) for m in names]]
+        lines = []
+        for i, r in enumerate(self.pareto):
+            cells = [str(i)]
+            for m in names:
+                fmt = UNITS[m][2] if m in UNITS else "{:.4g}"
+                cells.append(fmt.format(user_value(m, r[m])))
+            lines.append(cells)
+        widths = [max(len(h), *(len(c[j]) for c in lines)) if lines else len(h)
+                  for j, h in enumerate(head)]
+        fmt_row = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+        budget = ", ".join(f"{user_column(k)} <= {v:g}" for k, v in self.budgets.items())
+        title = (f"Pareto front: {len(self.pareto)} architectures from {self.n_evals} evaluations"
+                 + (f" (budget {budget})" if budget else ""))
+        return "\n".join([title, fmt_row(head), *(fmt_row(c) for c in lines)])
+
+    def save_history(self, out_dir: str | Path) -> Path:
+        """Write history.csv alone: every evaluated architecture, feasible or not."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return _write_csv(out / "history.csv", self.user_rows(self.history), self.metric_names)
+
+    def save(self, out_dir: str | Path) -> list[Path]:
+        """Write pareto.csv, pareto.json, history.csv and pareto.png into ``out_dir``."""
+        from evo_nas.report import plot_pareto
+
+        out = Path(out_dir)
+        names = self.metric_names
+        written = [self.save_history(out), _write_csv(out / "pareto.csv", self.user_rows(), names)]
+        doc = {"objectives": self.objectives,
+               "budgets": {user_column(k): v for k, v in self.budgets.items()},
+               "n_evals": self.n_evals, "seconds": round(self.seconds, 3), "info": self.info,
+               "pareto": self.user_rows()}
+        (out / "pareto.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+        written.append(out / "pareto.json")
+        written.append(plot_pareto(self, out / "pareto.png"))
+        return written
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], names: list[str]) -> Path:
+    cols = ["eval", *[user_column(m) for m in names], "feasible", "config"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([*(r[c] for c in cols[:-1]), json.dumps(r["config"], sort_keys=True,
+                                                                default=_json_default)])
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

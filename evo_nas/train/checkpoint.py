@@ -1,0 +1,52 @@
+"""Supernet checkpoints: weights + the spec they belong to, loaded with weights_only=True."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evo_nas.errors import CheckpointError
+from evo_nas.spaces.mobilenet import MobileNetSpec
+
+FORMAT = "evo-nas-supernet/1"
+
+
+def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: dict[str, Any] | None = None
+                    ) -> Path:
+    """Write atomically (temp file + rename) so a kill never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, "spec": net.spec.to_dict(), "meta": meta or {},
+                "state_dict": net.state_dict()}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu"):
+    """Return ``(supernet, meta)``; any unreadable or foreign file is a CheckpointError."""
+    from evo_nas.nn import Supernet
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or not a torch file: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {fmt!r}, expected {FORMAT!r}")
+    try:
+        spec = MobileNetSpec.from_dict(blob["spec"])
+        net = Supernet(spec)
+        net.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not match its spec: "
+                              f"{str(e).splitlines()[0]}") from None
+    return net, blob.get("meta", {})

@@ -1,0 +1,5 @@
+"""pymoo problems over evo-nas search spaces."""
+
+from problems.nas import Metric, NASProblem
+
+__all__ = ["Metric", "NASProblem"]
