@@ -35,6 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="local folder holding the torchvision dataset")
     p.add_argument("--download", action="store_true", default=None,
                    help="allow torchvision to download the dataset into --data-dir")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -65,11 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _search_args(p)
     p.add_argument("--checkpoint", help="supernet checkpoint (default <run dir>/supernet.pt)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the latest search recorded in RUN_DIR/archive.db")
     p = sub.add_parser("demo", help="train on digits, then search under a FLOPs budget")
     _common(p)
     _train_args(p)
     _search_args(p)
+    for module in _command_modules():
+        module.register(sub)
     return parser
+
+
+# Further sub-commands live in their own modules under evo_nas/commands/; each exposes
+# ``register(subparsers)`` (adding a parser with ``set_defaults(handler=run)``) and
+# ``run(args) -> int | None``, and raises EvoNasError on bad input.
+COMMAND_MODULES: list[str] = ["evo_nas.commands.batch", "evo_nas.commands.report"]
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(m) for m in COMMAND_MODULES]
 
 
 # argparse destination -> dotted config path
@@ -84,7 +101,7 @@ _OVERRIDES = {
 
 DEMO_DEFAULTS: dict[str, Any] = {
     "name": "demo",
-    "train": {"epochs": 12},
+    "train": {"epochs": 20},
     "search": {"pop_size": 24, "generations": 12, "objectives": ["error", "flops"],
                "budgets": {"flops": 1.0}},
 }
@@ -130,26 +147,42 @@ def _train(cfg, quiet: bool) -> None:
     print(f"supernet trained in {time.perf_counter() - t0:.1f} s -> {path}")
 
 
-def _search(cfg, checkpoint: str | None, quiet: bool) -> None:
+def _search(cfg, checkpoint: str | None, quiet: bool, resume: str | None = None) -> None:
     from evo_nas.pipeline import search_run
 
-    result = search_run(cfg, checkpoint, progress=not quiet)
+    result = search_run(cfg, checkpoint, progress=not quiet, resume=resume)
     print(result.table())
+    failed = result.info.get("failed_evaluations", 0)
+    if failed:
+        print(f"{failed} evaluations failed (recorded in history.csv and archive.db)")
     print(f"{result.n_evals} architectures evaluated in {result.seconds:.1f} s; "
           f"results in {cfg.run_dir}/ (pareto.csv, pareto.json, pareto.png, history.csv)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if args.command == "train":
             _train(_config(args), args.quiet)
+        elif args.command == "search" and args.resume:
+            from evo_nas.pipeline import resume_config
+
+            cfg, run, checkpoint = resume_config(args.resume)
+            _search(cfg, checkpoint, args.quiet, resume=run)
         elif args.command == "search":
             _search(_config(args), args.checkpoint, args.quiet)
         elif args.command == "demo":
             cfg = _config(args, DEMO_DEFAULTS)
             _train(cfg, args.quiet)
             _search(cfg, None, args.quiet)
+        else:
+            code = args.handler(args)
+            if code:
+                return int(code)
     except EvoNasError as e:
         print(f"evo-nas: error: {e}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ class SupernetAccuracy:
         self.batch_size = batch_size
         self._resized: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
 
-    def _inputs(self, res: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def inputs(self, res: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         if res not in self._resized:
             calib = [resize(c, res).to(self.device) for c in self.calib.split(self.calib_batch)]
             xs = self.eval_split.x.split(self.batch_size)
@@ -60,7 +60,7 @@ class SupernetAccuracy:
     def evaluate(self, config: dict[str, Any]) -> tuple[float, float]:
         """(accuracy %, mean cross-entropy) of one sub-network."""
         self.net.set_active(config)
-        calib, evals = self._inputs(config["res"])
+        calib, evals = self.inputs(config["res"])
         recalibrate_bn(self.net, calib)
         self.net.eval()
         correct, loss = 0, 0.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,27 +64,72 @@ def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
     return NASProblem(space, objectives, budgets=cfg.search.budgets, metrics=extra)
 
 
-def search_run(cfg: RunConfig, checkpoint: str | Path | None = None,
-               progress: bool = True) -> SearchResult:
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: bool = True,
+               resume: str | None = None) -> SearchResult:
     """Search the trained supernet; write pareto.csv/.json/.png and history.csv to the run dir.
 
-    If the search ends without a feasible architecture, history.csv is still written (nothing
-    evaluated is lost) and the BudgetError propagates: no pareto files pretend to be a result.
+    Every evaluation is committed to ``<run dir>/archive.db`` as it happens, together with the
+    search state at each generation; ``resume`` names an archived run to continue. Evaluations
+    with the same checkpoint, data and evaluation settings are reused from the archive. If the
+    search ends without a feasible architecture, history.csv is still written and the
+    BudgetError propagates: no pareto files pretend to be a result.
     """
+    from evo_nas.archive import Archive
     from evo_nas.errors import BudgetError
     from evo_nas.search import search
     from evo_nas.train import load_checkpoint
 
-    net, _ = load_checkpoint(checkpoint or checkpoint_path(cfg))
+    ckpt = Path(checkpoint or checkpoint_path(cfg))
+    net, _ = load_checkpoint(ckpt)
     problem = build_problem(net, _data(cfg), cfg)
+    scope = "|".join([net.space.name, _file_digest(ckpt), cfg.data.dataset,
+                      f"{cfg.data.val_fraction}:{cfg.data.max_train}:{cfg.seed}",
+                      f"{cfg.eval.split}:{cfg.eval.calib_images}",
+                      ",".join(sorted(problem.metrics))])
+    run = resume or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     s = cfg.search
-    try:
-        result = search(problem, s.algorithm, pop_size=s.pop_size, generations=s.generations,
-                        seed=cfg.seed, progress=progress)
-    except BudgetError:
-        if problem.history:
-            SearchResult(problem.objective_names, problem.budgets, problem.history,
-                         []).save_history(cfg.run_dir)
-        raise
+    with Archive(cfg.run_dir / "archive.db") as archive:
+        problem.attach(archive, run, scope)
+        archive.start_run(run, {**to_dict(cfg), "checkpoint": str(ckpt)})
+        try:
+            result = search(problem, s.algorithm, pop_size=s.pop_size, generations=s.generations,
+                            seed=cfg.seed, progress=progress)
+        except BudgetError:
+            archive.finish_run(run, "no-feasible")
+            if problem.history:
+                SearchResult(problem.objective_names, problem.budgets, problem.history,
+                             []).save_history(cfg.run_dir)
+            raise
+        archive.finish_run(run, "done")
+    result.info["run"] = run
     result.save(cfg.run_dir)
     return result
+
+
+def resume_config(run_dir: str | Path) -> tuple[RunConfig, str, str]:
+    """Config, archived run id and checkpoint of the latest search recorded in ``run_dir``."""
+    from evo_nas.archive import Archive
+    from evo_nas.config import load_config
+    from evo_nas.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    db = run_dir / "archive.db"
+    if not db.is_file():
+        raise ConfigError(f"--resume {str(run_dir)!r}: no archive.db there to resume from")
+    with Archive(db) as archive:
+        runs = archive.runs()
+    if not runs:
+        raise ConfigError(f"--resume {str(run_dir)!r}: the archive holds no search run")
+    last = runs[-1]
+    stored = dict(last["config"])
+    checkpoint = stored.pop("checkpoint")
+    stored["runs_dir"], stored["name"] = str(run_dir.parent), run_dir.name
+    return load_config(stored), last["run"], checkpoint

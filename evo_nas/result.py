@@ -59,7 +59,7 @@ class SearchResult:
 
     @property
     def metric_names(self) -> list[str]:
-        skip = {"eval", "genome", "config", "feasible", "seconds"}
+        skip = {"eval", "genome", "config", "feasible", "seconds", "status", "fault"}
         return [k for k in self.history[0] if k not in skip] if self.history else []
 
     def user_rows(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:

@@ -1,12 +1,19 @@
-"""One function that runs a search on a NASProblem and returns a SearchResult."""
+"""One function that runs a search on a NASProblem and returns a SearchResult.
+
+With an archive attached to the problem (:meth:`NASProblem.attach`), the population, the RNG
+state and the counters are saved at every generation boundary, and a later call with the same
+run resumes from the last saved generation: evaluations committed after it are read back from
+the archive rather than recomputed, so a killed run ends exactly as an uninterrupted one would.
+"""
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.callback import Callback
-from pymoo.optimize import minimize
+from pymoo.core.population import Population
 from tqdm.auto import tqdm
 
 from evo_nas.algorithms import build_algorithm
@@ -14,19 +21,55 @@ from evo_nas.errors import BudgetError, ConfigError
 from evo_nas.result import SearchResult, pareto_rows
 from problems.nas import NASProblem
 
+_BIG = float(np.finfo(float).max)  # stands in for infinite crowding distance in JSON
+
 
 class _Progress(Callback):
-    """A tqdm bar over generations that shows evaluations and the current front size."""
+    """Per generation: a tqdm bar (evaluations, front size) and, with an archive, a checkpoint."""
 
-    def __init__(self, total: int, problem: NASProblem, enabled: bool) -> None:
+    def __init__(self, total: int, problem: NASProblem, enabled: bool, settings: dict) -> None:
         super().__init__()
         self.problem = problem
+        self.settings = settings
         self.bar = tqdm(total=total, desc="search", unit="gen", disable=not enabled, leave=False)
 
     def notify(self, algorithm: Algorithm) -> None:
+        if self.problem.archive is not None:
+            self.problem.archive.save_state(self.problem.run, algorithm.n_iter,
+                                            _state(algorithm, self.settings))
         front = pareto_rows(self.problem.history, self.problem.objective_names)
         self.bar.set_postfix(evals=len(self.problem.history), front=len(front))
         self.bar.update(1)
+
+
+def _state(algo: Algorithm, settings: dict) -> dict:
+    pop = algo.pop
+    state = {"n_iter": int(algo.n_iter), "n_eval": int(algo.evaluator.n_eval),
+             "X": np.asarray(pop.get("X")).astype(int).tolist(),
+             "rng": algo.random_state.bit_generator.state, "settings": settings}
+    for attr in ("rank", "crowding"):
+        values = pop.get(attr)
+        if values is not None and not any(v is None for v in values):
+            state[attr] = np.nan_to_num(np.asarray(values, dtype=float), posinf=_BIG).tolist()
+    return state
+
+
+def _restore(algo: Algorithm, problem: NASProblem, state: dict) -> None:
+    """Put a set-up algorithm back at the generation boundary described by ``state``."""
+    pop = Population.new(X=np.asarray(state["X"], dtype=np.int64))
+    algo.evaluator.eval(problem, pop, algorithm=algo)  # cached: nothing is recomputed
+    for attr in ("rank", "crowding"):
+        if attr in state:
+            pop.set(attr, np.asarray(state[attr], dtype=float if attr == "crowding" else int))
+    algo._initialize()
+    algo.pop = pop
+    algo.is_initialized = True
+    algo.n_iter = state["n_iter"]
+    algo.evaluator.n_eval = state["n_eval"]
+    algo.random_state.bit_generator.state = state["rng"]
+    algo._set_optimum()
+    algo.termination.update(algo)
+    algo.n_iter += 1  # the saved boundary ran its callback; pymoo increments right after
 
 
 def search(
@@ -45,21 +88,34 @@ def search(
     if generations < 1:
         raise ConfigError(f"search.generations = {generations}: must be at least 1")
     problem.check_budgets()
+    name = algorithm if isinstance(algorithm, str) else type(algorithm).__name__
     algo = algorithm
     if isinstance(algorithm, str):
         algo = build_algorithm(algorithm, problem, pop_size)
-    cb = _Progress(generations, problem, progress)
+    settings = {"algorithm": name, "pop_size": pop_size, "generations": generations, "seed": seed}
+    saved = problem.archive.last_state(problem.run) if problem.archive is not None else None
+    if saved is not None and saved[1].get("settings") != settings:
+        raise ConfigError(f"run {problem.run!r} was started with {saved[1].get('settings')}; "
+                          f"resuming it with {settings} would not continue the same search")
+    cb = _Progress(generations, problem, progress, settings)
     t0 = time.perf_counter()
+    algo.setup(problem, termination=("n_gen", generations), seed=seed, callback=cb,
+               verbose=False)
+    if saved is not None:
+        _restore(algo, problem, saved[1])
+        cb.bar.update(saved[1]["n_iter"])
     try:
-        minimize(problem, algo, ("n_gen", generations), seed=seed, callback=cb, verbose=False)
+        while algo.has_next():
+            algo.next()
     finally:
         cb.bar.close()
     seconds = time.perf_counter() - t0
     front = pareto_rows(problem.history, problem.objective_names)
+    failures = problem.failures()
+    info = {**settings, "failed_evaluations": len(failures),
+            "resumed_from_generation": saved[1]["n_iter"] if saved else None}
     result = SearchResult(problem.objective_names, dict(problem.budgets), problem.history, front,
-                          seconds, {"algorithm": algorithm if isinstance(algorithm, str)
-                                    else type(algorithm).__name__, "pop_size": pop_size,
-                                    "generations": generations, "seed": seed})
+                          seconds, info)
     if not front:
         budget = ", ".join(f"{k} <= {v:g}" for k, v in problem.budgets.items())
         raise BudgetError(f"no evaluated architecture meets the budgets ({budget}) "

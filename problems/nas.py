@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pymoo.core.problem import Problem
 
-from evo_nas.errors import BudgetError, ConfigError
+from evo_nas.errors import BudgetError, ConfigError, EvoNasError
 from evo_nas.space import SearchSpace
 
 Metric = Callable[[list[dict[str, Any]]], Any]
@@ -24,7 +24,8 @@ class NASProblem(Problem):
     ``objectives`` maps names to metrics, all minimised (use ``error``, not accuracy).
     ``budgets`` maps a metric name to its upper bound; each becomes ``G = value - bound <= 0``.
     ``metrics`` holds extra named metrics that only budgets use. Every distinct canonical genome is
-    evaluated once: results are cached and every evaluation is kept in :attr:`history`.
+    evaluated once: results are cached and every evaluation is kept in :attr:`history`
+    (attach an :class:`~evo_nas.archive.Archive` to persist them and reuse them across runs).
     """
 
     def __init__(
@@ -48,31 +49,80 @@ class NASProblem(Problem):
             if not math.isfinite(bound):
                 raise ConfigError(f"budgets.{name} = {bound} is not a finite number")
         self.history: list[dict[str, Any]] = []
-        self._cache: dict[bytes, dict[str, float]] = {}
+        self._cache: dict[str, dict[str, float]] = {}
+        self.archive: Any = None
+        self.run = "default"
+        self.scope = f"{space.name}|{','.join(sorted(self.metrics))}"
         super().__init__(n_var=space.n_var, n_obj=len(self.objective_names),
                          n_ieq_constr=len(self.budgets), xl=space.xl, xu=space.xu, vtype=int)
 
+    def attach(self, archive: Any, run: str, scope: str | None = None) -> NASProblem:
+        """Store every evaluation in ``archive`` under ``run`` and reuse any earlier successful
+        evaluation with the same ``scope`` (space + evaluator identity) instead of recomputing.
+        Rows this run already committed (a resumed run) are loaded back into :attr:`history`."""
+        self.archive, self.run = archive, run
+        if scope is not None:
+            self.scope = scope
+        for row in archive.rows(run):
+            self._record(row["key"], row["genome"], row["config"], row["metrics"],
+                         row["seconds"], row["status"], row["fault"], commit=False)
+        return self
+
     # ----------------------------------------------------------------- evaluation
     def measure(self, X: np.ndarray) -> list[dict[str, float]]:
-        """Every metric for every genome of ``X`` (cached by canonical genome)."""
+        """Every metric for every genome of ``X``; each distinct canonical genome is computed once
+        (memory cache, then the archive), and each new result is committed as soon as it exists.
+
+        A metric that raises (other than an :class:`EvoNasError`, which is a user error and
+        propagates) or returns NaN marks that architecture failed: its metrics are NaN, it is
+        infeasible, the error is recorded, and the search goes on.
+        """
         X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
-        keys = [row.tobytes() for row in X]
-        todo = [i for i, k in enumerate(keys) if k not in self._cache]
-        uniq = list(dict.fromkeys(keys[i] for i in todo))
-        if uniq:
-            first = {k: keys.index(k) for k in uniq}
-            rows = X[[first[k] for k in uniq]]
-            configs = self.space.decode_many(rows)
-            t0 = time.perf_counter()
-            values = self._compute(configs)
-            dt = (time.perf_counter() - t0) / len(uniq)
-            for j, k in enumerate(uniq):
-                rec = {name: float(v[j]) for name, v in values.items()}
-                self._cache[k] = rec
-                self.history.append({"eval": len(self.history), "genome": rows[j].tolist(),
-                                     "config": configs[j], **rec,
-                                     "feasible": self.is_feasible(rec), "seconds": dt})
+        keys = [self.space.key(row) for row in X]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            first = {k: keys.index(k) for k in todo}
+            cached = self.archive.lookup(self.scope, todo) if self.archive is not None else {}
+            for k in todo:
+                row = X[first[k]]
+                config = self.space.decode(row)
+                if k in cached:
+                    self._record(k, row.tolist(), config, cached[k]["metrics"],
+                                 cached[k]["seconds"], "ok", None)
+                    continue
+                t0 = time.perf_counter()
+                status, error = "ok", None
+                try:
+                    values = {n: float(v[0]) for n, v in self._compute([config]).items()}
+                except EvoNasError:
+                    raise
+                except Exception as e:  # a fault in one evaluation must not end the search
+                    values = {n: float("nan") for n in self.metrics}
+                    status, error = "failed", f"{type(e).__name__}: {e}"
+                if status == "ok" and not all(math.isfinite(v) for v in values.values()):
+                    status = "nan"
+                    error = "non-finite " + ", ".join(
+                        n for n, v in values.items() if not math.isfinite(v))
+                self._record(k, row.tolist(), config, values, time.perf_counter() - t0,
+                             status, error)
         return [self._cache[k] for k in keys]
+
+    def _record(self, key: str, genome: list[int], config: dict[str, Any],
+                values: dict[str, float], seconds: float, status: str, error: str | None,
+                commit: bool = True) -> None:
+        feasible = status == "ok" and self.is_feasible(values)
+        if commit and self.archive is not None:
+            self.archive.add(self.run, self.scope, {
+                "key": key, "genome": genome, "config": config, "metrics": values,
+                "feasible": feasible, "status": status, "fault": error, "seconds": seconds})
+        self._cache[key] = values
+        self.history.append({"eval": len(self.history), "genome": genome, "config": config,
+                             **values, "feasible": feasible, "seconds": seconds,
+                             "status": status, "fault": error})
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Evaluations that raised or returned non-finite values."""
+        return [r for r in self.history if r["status"] != "ok"]
 
     def _compute(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -77,8 +77,8 @@ def test_problem_rejects_unknown_budget_and_bad_metric_length():
     space = mobilenet_space("tiny")
     with pytest.raises(ConfigError, match=r"budgets.flopz: no metric named 'flopz'"):
         NASProblem(space, {"flops": CostModel(space)}, budgets={"flopz": 1})
-    p = NASProblem(space, {"f": lambda cs: [1.0]})
-    with pytest.raises(ConfigError, match="metric 'f' returned 1 values for 3 configs"):
+    p = NASProblem(space, {"f": lambda cs: [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="metric 'f' returned 2 values for 1 configs"):
         p.measure(space.sample(3, 0))
 
 
