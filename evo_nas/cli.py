@@ -6,6 +6,7 @@ User errors (every :class:`EvoNasError`) print one line naming the field and val
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -145,6 +146,8 @@ def _train(cfg, quiet: bool) -> None:
     t0 = time.perf_counter()
     path = train_run(cfg, progress=not quiet)
     print(f"supernet trained in {time.perf_counter() - t0:.1f} s -> {path}")
+    scores = json.loads((path.parent / "train_log.json").read_text())["scores"]
+    print("  " + ", ".join(f"{k.replace('_', ' ')} {v:.2f} %" for k, v in scores.items()))
 
 
 def _search(cfg, checkpoint: str | None, quiet: bool, resume: str | None = None) -> None:

@@ -42,11 +42,24 @@ def train_run(cfg: RunConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.train.seed)
     net = Supernet(spec)
     log = train_supernet(net, data, cfg.train, device=cfg.device, progress=progress)
+    scores = extremes_accuracy(net, data, cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    path = save_checkpoint(checkpoint_path(cfg), net.cpu(), {"train_log": log,
+    path = save_checkpoint(checkpoint_path(cfg), net.cpu(), {"train_log": log, "scores": scores,
                                                                "config": to_dict(cfg)})
-    (cfg.run_dir / "train_log.json").write_text(json.dumps(log, indent=2))
+    (cfg.run_dir / "train_log.json").write_text(json.dumps({"epochs": log, "scores": scores},
+                                                           indent=2))
     return path
+
+
+def extremes_accuracy(net: Any, data: Dataset, cfg: RunConfig) -> dict[str, float]:
+    """Validation accuracy (%) of the largest and smallest sub-networks, BN re-calibrated."""
+    from evo_nas.objectives import SupernetAccuracy
+
+    acc = SupernetAccuracy(net, data, split=cfg.eval.split, calib_images=cfg.eval.calib_images,
+                           device=cfg.device, seed=cfg.seed)
+    space = net.spec.space()
+    return {f"{name}_{cfg.eval.split}_accuracy": round(acc.evaluate(space.decode(x))[0], 3)
+            for name, x in (("largest", space.largest()), ("smallest", space.smallest()))}
 
 
 def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
