@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -30,7 +31,7 @@ def machine(device: str) -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or "unknown",
             "python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "cpu_count": torch.multiprocessing.cpu_count(),
-            "device": device}
+            "device": device, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
