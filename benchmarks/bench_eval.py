@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from evo_nas.data import load_dataset
-from evo_nas.nn import Supernet, recalibrate_bn, resize
+from evo_nas.nn import Supernet, recalibrate_bn
 from evo_nas.objectives import SupernetAccuracy
 from evo_nas.train import TrainConfig, train_supernet
 
@@ -30,7 +30,7 @@ RESULTS = Path(__file__).parent / "results"
 def machine(device: str) -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or "unknown",
             "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "cpu_count": torch.multiprocessing.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "device": device, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -93,7 +93,8 @@ def main() -> None:
                       "ratio_supernet_over_extracted": round(med["supernet"] / med["extracted"], 3),
                       "supernet_ms_all": [round(t * 1e3, 2) for t in times["supernet"]],
                       "extracted_ms_all": [round(t * 1e3, 2) for t in times["extracted"]],
-                      "accuracy_supernet": accs["supernet"], "accuracy_extracted": accs["extracted"],
+                      "accuracy_supernet": accs["supernet"],
+                      "accuracy_extracted": accs["extracted"],
                       "res": config["res"]}
         print(f"{name:8s} supernet {med['supernet']:7.1f} ms  extracted {med['extracted']:7.1f} ms"
               f"  ratio {med['supernet'] / med['extracted']:.2f}  "
