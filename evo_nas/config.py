@@ -85,6 +85,13 @@ class RunConfig:
                 raise ConfigError(_choose(f"search.objectives[{i}]", o, known))
         if not self.search.objectives:
             raise ConfigError("search.objectives: at least one objective is needed")
+        if len(set(self.search.objectives)) != len(self.search.objectives):
+            raise ConfigError(f"search.objectives = {self.search.objectives}: repeated name")
+        channels = {"cifar10": 3}.get(self.data.dataset, 1)
+        if PRESETS[self.preset].in_channels != channels:
+            raise ConfigError(f"preset = {self.preset!r} takes {PRESETS[self.preset].in_channels}"
+                              f"-channel images but data.dataset = {self.data.dataset!r} has "
+                              f"{channels}")
         for k, v in self.search.budgets.items():
             if k not in known:
                 raise ConfigError(_choose(f"search.budgets.{k}", k, known))

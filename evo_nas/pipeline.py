@@ -33,12 +33,7 @@ def train_run(cfg: RunConfig, progress: bool = True) -> Path:
     from evo_nas.train import save_checkpoint, train_supernet
 
     data = _data(cfg)
-    spec = get_spec(cfg.preset)
-    if data.in_channels != spec.in_channels:
-        from evo_nas.errors import ConfigError
-
-        raise ConfigError(f"preset {cfg.preset!r} takes {spec.in_channels}-channel images but "
-                          f"data.dataset {cfg.data.dataset!r} has {data.in_channels}")
+    spec = get_spec(cfg.preset)  # channels vs dataset were checked by RunConfig.validate
     torch.manual_seed(cfg.train.seed)
     net = Supernet(spec)
     log = train_supernet(net, data, cfg.train, device=cfg.device, progress=progress)
