@@ -20,7 +20,8 @@ import yaml
 from evo_nas.errors import ConfigError
 from evo_nas.train.trainer import TrainConfig
 
-__all__ = ["DataConfig", "EvalConfig", "SearchConfig", "RunConfig", "load_config", "parse"]
+__all__ = ["DataConfig", "EvalConfig", "SearchConfig", "LatencyConfig", "RunConfig",
+           "load_config", "parse"]
 
 
 @dataclass
@@ -49,6 +50,20 @@ class SearchConfig:
 
 
 @dataclass
+class LatencyConfig:
+    """How the ``latency`` metric is obtained: a table file (e.g. measured on the target device
+    with ``evo-nas latency build``), else a table measured here once per run directory."""
+
+    table: str | None = None
+    backend: str = "eager"
+    threads: int = 1
+    batch_size: int = 1
+    repeats: int = 30
+    stat: str = "median"
+    contexts: int = 3
+
+
+@dataclass
 class RunConfig:
     name: str = "run"
     seed: int = 0
@@ -59,6 +74,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -79,7 +95,7 @@ class RunConfig:
             raise ConfigError(f"name = {self.name!r}: must be a plain directory name")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device = {self.device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
-        known = {"error", "loss", "flops", "params"}
+        known = {"error", "loss", "flops", "params", "latency"}
         for i, o in enumerate(self.search.objectives):
             if o not in known:
                 raise ConfigError(_choose(f"search.objectives[{i}]", o, known))
@@ -103,7 +119,22 @@ class RunConfig:
         if self.eval.calib_images < 1:
             raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
         self.train.validate()
+        self._validate_latency()
         return self
+
+    def _validate_latency(self) -> None:
+        from evo_nas.latency.measure import BACKENDS, STATS
+
+        lat = self.latency
+        if lat.backend not in BACKENDS:
+            raise ConfigError(_choose("latency.backend", lat.backend, BACKENDS))
+        if lat.stat not in STATS:
+            raise ConfigError(_choose("latency.stat", lat.stat, STATS))
+        for name in ("threads", "batch_size", "repeats", "contexts"):
+            if getattr(lat, name) < 1:
+                raise ConfigError(f"latency.{name} = {getattr(lat, name)}: must be >= 1")
+        if lat.table is not None and not Path(lat.table).is_file():
+            raise ConfigError(f"latency.table = {lat.table!r}: file does not exist")
 
 
 def _choose(path: str, value: Any, options) -> str:

@@ -67,6 +67,8 @@ def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
                            batch_size=cfg.eval.batch_size, device=cfg.device, seed=cfg.seed)
     costs = CostModel(space)
     metrics = {"error": acc, "loss": acc, "flops": costs, "params": costs}
+    if "latency" in cfg.search.objectives or "latency" in cfg.search.budgets:
+        metrics["latency"] = latency_metric(cfg, space)
     objectives = {o: metrics[o] for o in cfg.search.objectives}
     extra = {k: metrics[k] for k in cfg.search.budgets if k not in objectives}
     return NASProblem(space, objectives, budgets=cfg.search.budgets, metrics=extra)
@@ -78,6 +80,32 @@ def _file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def latency_metric(cfg: RunConfig, space: Any) -> Any:
+    """The ``latency`` metric: ``latency.table`` if set, else the table cached in the run
+    directory when it was measured here with the same settings, else a table measured now (and
+    cached as ``latency_table.json``)."""
+    from evo_nas.latency import LatencyTable, LatencyTableError, build_table, device_info
+
+    lc = cfg.latency
+    if lc.table:
+        return LatencyTable.load(lc.table, space)
+    path = cfg.run_dir / "latency_table.json"
+    want = {"backend": lc.backend, "batch_size": lc.batch_size, "threads": lc.threads,
+            "stat": lc.stat}
+    if path.is_file():
+        try:
+            table = LatencyTable.load(path, space, warn_device=False)
+            same = all(table.data.get(k) == v for k, v in want.items())
+            if same and table.device.get("name") == device_info(lc.threads)["name"]:
+                return table
+        except LatencyTableError:
+            pass
+    table = build_table(space, lc.backend, lc.batch_size, lc.threads, lc.repeats,
+                        stat=lc.stat, contexts=lc.contexts)
+    table.save(path)
+    return table
 
 
 def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: bool = True,

@@ -1,0 +1,141 @@
+"""Cost-model figures: analytic FLOPs vs hook counting speed, and lookup-table latency accuracy.
+
+1. Per architecture (50 random ones per preset): analytic MACs + params from the config against
+   forward-hook counting (``count_with_hooks``) on the extracted module; medians and ratios.
+2. Per preset: a latency lookup table measured on this machine, checked against real timings of
+   50 random sub-networks not used to build it: Kendall tau, MAPE and max error.
+
+Writes benchmarks/results/costs.json with the machine description.
+
+    .venv/bin/python benchmarks/bench_costs.py [--presets tiny,cifar] [--n 50]
+        [--build-repeats tiny=50,cifar=30] [--check-repeats tiny=100,cifar=40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from evo_nas.costs import count_with_hooks, flops, layout_costs, params
+from evo_nas.latency import build_table, check_table, device_info
+from evo_nas.nn import Supernet
+from evo_nas.spaces import get_spec
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _per_preset(text: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (item.split("=") for item in text.split(",") if item)}
+
+
+def flops_speed(preset: str, n: int, seed: int) -> dict:
+    """Median microseconds per architecture: analytic counting (``layout_costs`` of the layout,
+    as CostModel does, memo off; and the validating ``flops`` + ``params``) against hook
+    counting on the extracted module (alone, and with the extraction it needs)."""
+    spec = get_spec(preset)
+    torch.manual_seed(seed)
+    net = Supernet(spec).eval()
+    sp = net.space
+    cfgs = sp.decode_many(sp.sample(n, seed))
+    t: dict[str, list[float]] = {"analytic": [], "analytic_validated": [], "hooks": [],
+                                 "extract_hooks": []}
+
+    def per_call(fn, inner: int) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            best = min(best, (time.perf_counter() - t0) / inner)
+        return best * 1e6
+
+    for cfg in cfgs:
+        shape = (spec.in_channels, cfg["res"], cfg["res"])
+        sub = net.extract(cfg)
+        assert (flops(spec, cfg), params(spec, cfg)) == count_with_hooks(sub, shape)
+        t["analytic"].append(per_call(lambda c=cfg: layout_costs(spec.layout(c)), 100))
+        t["analytic_validated"].append(per_call(
+            lambda c=cfg: (flops(spec, c), params(spec, c)), 20))
+        t["hooks"].append(per_call(lambda m=sub, s=shape: count_with_hooks(m, s), 1))
+        t["extract_hooks"].append(per_call(
+            lambda c=cfg, s=shape: count_with_hooks(net.extract(c), s), 1))
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {"n_archs": n, **{f"{k}_us_median": v for k, v in med.items()},
+            "ratio_hooks_over_analytic": med["hooks"] / med["analytic"],
+            "ratio_hooks_over_analytic_validated": med["hooks"] / med["analytic_validated"],
+            "ratio_extract_hooks_over_analytic": med["extract_hooks"] / med["analytic"],
+            "agree_on_every_arch": True}
+
+
+def lut_accuracy(preset: str, n: int, build_repeats: int, check_repeats: int,
+                 seed: int) -> dict:
+    t0 = time.perf_counter()
+    table = build_table(preset, repeats=build_repeats, seed=seed)
+    built = time.perf_counter() - t0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table.save(RESULTS / f"latency_{preset}_eager.json")
+    t0 = time.perf_counter()
+    rep = check_table(table, n=n, seed=seed + 1, repeats=check_repeats)
+    checked = time.perf_counter() - t0
+    keep = ("n", "kendall_tau", "mape_%", "max_abs_err_ms", "max_rel_err_%",
+            "mape_uncalibrated_%", "measured_ms", "backend", "batch_size", "threads", "stat",
+            "repeats")
+    cal = table.data["calibration"]
+    return {**{k: rep[k] for k in keep}, "parts": len(table.entries),
+            "chains": table.data.get("chains"), "build_repeats": build_repeats,
+            "calibration": {"scale": cal["scale"], "offset_ms": cal["offset_ms"],
+                            "n_networks": cal["n_networks"]},
+            "build_seconds": round(built, 1), "check_seconds": round(checked, 1),
+            "table_file": f"latency_{preset}_eager.json"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="tiny,cifar")
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--build-repeats", default="tiny=50,cifar=30")
+    ap.add_argument("--check-repeats", default="tiny=100,cifar=40")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--out", default=str(RESULTS / "costs.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    presets = [p for p in args.presets.split(",") if p]
+    build_r, check_r = _per_preset(args.build_repeats), _per_preset(args.check_repeats)
+    out = Path(args.out)
+    # figures of presets not run this time are kept (one preset can be re-measured alone)
+    doc: dict = json.loads(out.read_text()) if out.is_file() else {}
+    doc.pop("command", None)
+    doc["machine"] = device_info(1)
+    doc.setdefault("flops", {})
+    doc.setdefault("latency_table", {})
+    command = "benchmarks/bench_costs.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+
+    def stamp() -> dict:
+        return {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "load_average_1min": round(os.getloadavg()[0], 2)}
+
+    for p in presets:
+        doc["flops"][p] = {**flops_speed(p, args.n, args.seed), **stamp()}
+        print(p, "FLOPs", json.dumps(doc["flops"][p]), flush=True)
+    if not args.skip_latency:
+        for p in presets:
+            start = stamp()
+            fig = lut_accuracy(p, args.n, build_r.get(p, 50), check_r.get(p, 50), args.seed)
+            doc["latency_table"][p] = {**fig, **start,
+                                       "load_average_1min_at_end": stamp()["load_average_1min"]}
+            print(p, "LUT", json.dumps(doc["latency_table"][p]), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2))
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,471 @@
+"""Latency lookup tables: each distinct part of a space measured, networks predicted as sums.
+
+A sub-network is cut into parts that run one after another: the stem, each MBConv block and the
+tail (head conv, pooling, classifier). A part's key holds everything that changes its latency
+(input resolution, channels in/mid/out, kernel, stride, squeeze-excite width, activation,
+residual, expansion conv present), so equal keys are the same computation.
+
+Parts are timed in context, not alone: a few real networks that together contain every part
+(each in ``contexts`` of them) are run part by part with a clock read in between, so each part
+sees its real input and predecessor, and its entry is the mean over its contexts. A network's
+predicted latency is ``scale * sum(parts) + offset_ms``, a line fitted on random whole networks
+timed right after the parts; it absorbs the network's own call overhead (the JSON's ``calibration``
+says so and lists those networks). See :mod:`evo_nas.latency.measure` for the timing rules.
+
+Tables are JSON (format ``evo-nas-latency-table/1``) with the space name and spec, the device
+and settings they were measured with. A table from another space, or one missing a part, raises
+:class:`LatencyTableError` naming it; a table from another device loads with a
+:class:`DeviceMismatchWarning` naming both devices.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from evo_nas.errors import EvoNasError
+from evo_nas.latency.measure import (
+    BACKENDS,
+    PARTS_FORMAT,
+    STATS,
+    TABLE_FORMAT,
+    _quiet_jit,
+    device_info,
+    measure_many,
+    table_from_parts,
+)
+from evo_nas.space import SearchSpace
+from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, get_spec, spec_of
+
+__all__ = [
+    "LatencyTableError",
+    "DeviceMismatchWarning",
+    "LatencyTable",
+    "LatencyFunction",
+    "MeasuredLatency",
+    "part_keys",
+    "build_table",
+    "check_table",
+    "export_parts",
+    "measure_configs",
+]
+
+
+class LatencyTableError(EvoNasError):
+    """A latency table that belongs to another space, is malformed, or lacks a part."""
+
+
+class DeviceMismatchWarning(UserWarning):
+    """A latency table measured on a device other than this one."""
+
+
+# --------------------------------------------------------------------------- keys
+def part_keys(spec: MobileNetSpec, lay: NetLayout) -> list[tuple[str, str]]:
+    """``(part name, key)`` of every part of a layout, in execution order."""
+    out = [("stem", f"stem:r{lay.resolution}:c{lay.in_channels}-{lay.stem_ch}"
+                    f":s{lay.stem_stride}:{spec.stem_act}")]
+    for b in lay.blocks:
+        key = (f"mbconv:r{b.in_size}:c{b.in_ch}-{b.mid_ch}-{b.out_ch}:k{b.kernel}:s{b.stride}"
+               f":se{b.se_ch}:{b.act}:{'res' if b.residual else 'plain'}")
+        out.append((b.name, key + (":noexpand" if b.expand == 1 else "")))
+    out.append(("head", f"head:r{lay.head_size}:c{lay.head_in}-{lay.head_ch}-{lay.feature_ch}"
+                        f":n{lay.num_classes}:{spec.head_act}"))
+    return out
+
+
+def _spaces(space_or_preset: SearchSpace | MobileNetSpec | str) -> tuple[SearchSpace,
+                                                                         MobileNetSpec]:
+    if isinstance(space_or_preset, SearchSpace):
+        return space_or_preset, spec_of(space_or_preset)
+    spec = get_spec(space_or_preset)
+    return spec.space(), spec
+
+
+def _skeletons(spec: MobileNetSpec) -> list[dict[str, Any]]:
+    """Configs that together contain every distinct part of the space.
+
+    A block's shape depends on the resolution, the widths of its own and the previous stage, its
+    own kernel/expand and whether it opens its stage, never on other blocks' kernel/expand. So
+    every (resolution, widths) at full depth with all blocks set to one (kernel, expand) covers
+    all parts; :func:`build_table` checks the claim on random configs anyway.
+    """
+    widths = [st.widths if len(st.widths) > 1 else (None,) for st in spec.stages]
+    out = []
+    for res, ws, k, e in itertools.product(spec.resolutions, itertools.product(*widths),
+                                           spec.kernels, spec.expands):
+        cfg: dict[str, Any] = {"res": res}
+        for i, (st, w) in enumerate(zip(spec.stages, ws, strict=True)):
+            if w is not None:
+                cfg[f"s{i}.w"] = w
+            cfg[f"s{i}.d"] = max(st.depths)
+            for j in range(max(st.depths)):
+                cfg[f"s{i}.b{j}.k"], cfg[f"s{i}.b{j}.e"] = k, e
+        out.append(cfg)
+    return out
+
+
+class _Tail(nn.Module):
+    """The part of :class:`~evo_nas.nn.SubNet` after the blocks: head, pooling, classifier."""
+
+    def __init__(self, head: nn.Module, feature_mix: nn.Module, dropout: nn.Module,
+                 classifier: nn.Module) -> None:
+        super().__init__()
+        self.head, self.feature_mix, self.dropout = head, feature_mix, dropout
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.feature_mix(self.head(x).mean((2, 3), keepdim=True))
+        return self.classifier(self.dropout(torch.flatten(x, 1)))
+
+
+def _part_modules(sub: Any) -> list[tuple[nn.Module, tuple[int, int, int]]]:
+    """The modules of each part of an extracted subnet, with their input shape ``(C, H, W)``."""
+    lay = sub.layout
+    out: list[tuple[nn.Module, tuple[int, int, int]]] = [
+        (sub.stem, (lay.in_channels, lay.resolution, lay.resolution))]
+    for blk, b in zip(sub.blocks, lay.blocks, strict=True):
+        out.append((blk, (b.in_ch, b.in_size, b.in_size)))
+    tail = _Tail(sub.head, sub.feature_mix, sub.dropout, sub.classifier)
+    out.append((tail, (lay.head_in, lay.head_size, lay.head_size)))
+    return [(m.eval(), s) for m, s in out]
+
+
+def _collect_parts(spec: MobileNetSpec, net: Any, contexts: int = 3
+                   ) -> tuple[dict[str, tuple[nn.Module, tuple[int, int, int]]],
+                              list[list[str]]]:
+    """Every distinct part of the space and real networks (chains of part keys) that together
+    contain each part at least ``contexts`` times (with other neighbours where the space allows),
+    picked greedily among the skeletons: most parts still short of contexts first."""
+    space = net.space
+    cands = []
+    for cfg in _skeletons(spec):
+        cfg = space.decode(space.encode(cfg))
+        cands.append((cfg, [k for _, k in part_keys(spec, spec.layout(cfg))]))
+    need = {k: max(1, contexts) for _, keys in cands for k in keys}
+    used = [0] * len(cands)
+    parts: dict[str, tuple[nn.Module, tuple[int, int, int]]] = {}
+    chains: list[list[str]] = []
+    while any(v > 0 for v in need.values()):
+        # most parts still needed; among ties the skeleton used least (other neighbours)
+        i = max(range(len(cands)), key=lambda j: (sum(need[k] > 0 for k in cands[j][1]),
+                                                  -used[j]))
+        cfg, keys = cands[i]
+        used[i] += 1
+        if used[i] == 1:
+            for key, (mod, shape) in zip(keys, _part_modules(net.extract(cfg)), strict=True):
+                parts.setdefault(key, (mod, shape))
+        chains.append(keys)
+        for k in keys:
+            need[k] -= 1
+    return parts, chains
+
+
+def _calibration_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """Random configs: the line is fitted where searches sample, not dragged by the extremes."""
+    return space.decode_many(space.sample(n, seed + 777)) if n > 0 else []
+
+
+# --------------------------------------------------------------------------- the table
+class LatencyTable:
+    """Predicted latency (ms) of sub-networks from per-part measurements; a NASProblem metric.
+
+    ``table(configs)`` returns ``{"latency": ms array}``; ``cheap`` lets budgets be checked
+    before a search. ``data`` is the table dict (see :func:`build_table` or a JSON file).
+    """
+
+    cheap = True
+
+    def __init__(self, data: Mapping[str, Any], space: SearchSpace | None = None,
+                 warn_device: bool = True, source: str = "<memory>") -> None:
+        self.source = source
+        if not isinstance(data, Mapping) or not isinstance(data.get("entries"), Mapping):
+            raise LatencyTableError(f"latency table {source}: not a table (no 'entries' mapping)")
+        fmt = data.get("format", TABLE_FORMAT)
+        if fmt != TABLE_FORMAT:
+            raise LatencyTableError(f"latency table {source}: format {fmt!r}, "
+                                    f"expected {TABLE_FORMAT!r}")
+        self.data = dict(data)
+        self.entries: dict[str, float] = {}
+        for k, v in data["entries"].items():
+            ms = v.get("ms") if isinstance(v, Mapping) else v
+            if not isinstance(ms, (int, float)) or not np.isfinite(ms) or ms < 0:
+                raise LatencyTableError(f"latency table {source}: entry {k!r} = {v!r} is not a "
+                                        "non-negative number of ms")
+            self.entries[str(k)] = float(ms)
+        cal = data.get("calibration") or {}
+        self.scale = float(cal.get("scale", 1.0))
+        self.offset_ms = float(cal.get("offset_ms", 0.0))
+        self.space_name = str(data.get("space", ""))
+        if space is None:
+            spec_d = data.get("spec")
+            if not spec_d:
+                raise LatencyTableError(f"latency table {source}: no 'spec' to rebuild its "
+                                        "space from; pass the space")
+            space = MobileNetSpec.from_dict(spec_d).space()
+        self.space = space
+        self.spec = spec_of(space)
+        if self.space_name != space.name:
+            raise LatencyTableError(f"latency table {source} was built for space "
+                                    f"{self.space_name or '?'!r}, not {space.name!r}")
+        if data.get("spec") and MobileNetSpec.from_dict(data["spec"]) != self.spec:
+            raise LatencyTableError(f"latency table {source}: its spec of space {space.name!r} "
+                                    "differs from this one (another preset definition)")
+        self.device: dict[str, Any] = dict(data.get("device") or {})
+        if warn_device:
+            self.warn_if_other_device()
+
+    # ------------------------------------------------------------- io
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace | None = None,
+             warn_device: bool = True) -> LatencyTable:
+        """Read a table JSON; a missing or unreadable file is a LatencyTableError."""
+        p = Path(path)
+        if not p.is_file():
+            raise LatencyTableError(f"latency table {str(p)!r} does not exist")
+        try:
+            data = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LatencyTableError(f"latency table {str(p)!r} is not valid JSON: {e}") from None
+        return cls(data, space, warn_device, source=repr(str(p)))
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.data, indent=1))
+        return p
+
+    def warn_if_other_device(self) -> bool:
+        """Warn (and return True) when the table was measured on another device than this."""
+        theirs = self.device.get("name")
+        ours = device_info(1)["name"]
+        if theirs and theirs != ours:
+            warnings.warn(f"latency table {self.source} was measured on {theirs!r}; this machine "
+                          f"is {ours!r}: its figures describe that device", DeviceMismatchWarning,
+                          stacklevel=3)
+            return True
+        return False
+
+    # ------------------------------------------------------------- prediction
+    def parts(self, config: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+        """``(part name, key, ms)`` of each part of ``config``; a missing part raises."""
+        lay = self.spec.layout(dict(config))
+        out = []
+        for name, key in part_keys(self.spec, lay):
+            ms = self.entries.get(key)
+            if ms is None:
+                raise LatencyTableError(f"latency table {self.source} has no entry for part "
+                                        f"{name} (key {key!r}) of config res={lay.resolution}; "
+                                        "rebuild it with `evo-nas latency build`")
+            out.append((name, key, ms))
+        return out
+
+    def sum_parts(self, config: Mapping[str, Any]) -> float:
+        """Uncalibrated sum of the parts' medians in ms."""
+        return float(sum(ms for _, _, ms in self.parts(config)))
+
+    def predict(self, config: Mapping[str, Any]) -> float:
+        """Predicted latency of one config in ms."""
+        return self.scale * self.sum_parts(config) + self.offset_ms
+
+    def predict_many(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return np.array([self.predict(c) for c in configs], dtype=float)
+
+    def __call__(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        return {"latency": self.predict_many(configs)}
+
+    def __repr__(self) -> str:
+        return (f"LatencyTable(space={self.space_name!r}, parts={len(self.entries)}, "
+                f"device={self.device.get('name', '?')!r}, "
+                f"backend={self.data.get('backend', '?')!r})")
+
+
+class LatencyFunction:
+    """Any ``config -> ms`` callable (an on-device predictor, a remote runner) as a metric.
+
+    Set ``cheap=False`` when each call is expensive, so budgets are not pre-checked with it.
+    """
+
+    def __init__(self, fn: Callable[[dict[str, Any]], float], cheap: bool = True) -> None:
+        self.fn = fn
+        self.cheap = cheap
+
+    def __call__(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        return {"latency": np.array([float(self.fn(dict(c))) for c in configs], dtype=float)}
+
+
+def _supernet(space_or_preset: SearchSpace | MobileNetSpec | str, net: Any = None) -> Any:
+    from evo_nas.nn import Supernet
+
+    if net is not None:
+        return net
+    _, spec = _spaces(space_or_preset)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return Supernet(spec).eval()
+
+
+def measure_configs(space_or_preset: SearchSpace | MobileNetSpec | str,
+                    configs: Sequence[Mapping[str, Any]], backend: str = "eager",
+                    batch_size: int = 1, threads: int = 1, repeats: int = 50, warmup: int = 10,
+                    seed: int = 0, net: Any = None) -> list[dict[str, Any]]:
+    """Measured latency of the extracted sub-networks of ``configs`` (timed interleaved)."""
+    space, spec = _spaces(space_or_preset)
+    net = _supernet(spec, net)
+    subs = [net.extract(c).eval() for c in configs]
+    shapes = [(spec.in_channels, s.config["res"], s.config["res"]) for s in subs]
+    return measure_many(subs, shapes, backend, batch_size, threads, warmup, repeats, seed)
+
+
+class MeasuredLatency:
+    """Latency measured for real on this machine, per config (slow: ``cheap = False``)."""
+
+    cheap = False
+
+    def __init__(self, space_or_preset: SearchSpace | MobileNetSpec | str, net: Any = None,
+                 **measure_kwargs: Any) -> None:
+        self.space, self.spec = _spaces(space_or_preset)
+        self.net = _supernet(self.spec, net)
+        self.kwargs = measure_kwargs
+
+    def __call__(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        if not configs:
+            return {"latency": np.zeros(0)}
+        res = measure_configs(self.spec, configs, net=self.net, **self.kwargs)
+        return {"latency": np.array([r["median_ms"] for r in res], dtype=float)}
+
+
+# --------------------------------------------------------------------------- build / check
+def _check_args(backend: str, batch_size: int, threads: int, repeats: int,
+                stat: str = "median") -> None:
+    if stat not in STATS:
+        raise LatencyTableError(f"latency stat {stat!r}: choose one of {list(STATS)}")
+    if backend not in BACKENDS:
+        raise LatencyTableError(f"latency backend {backend!r}: choose one of {list(BACKENDS)}")
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise LatencyTableError("latency backend 'onnxruntime' needs the onnxruntime "
+                                    "package (pip install 'evo-nas[onnx]')") from None
+    for name, v in (("batch_size", batch_size), ("threads", threads), ("repeats", repeats)):
+        if not isinstance(v, int) or v < 1:
+            raise LatencyTableError(f"latency {name} = {v!r}: must be a positive integer")
+
+
+def build_table(space_or_preset: SearchSpace | MobileNetSpec | str, backend: str = "eager",
+                batch_size: int = 1, threads: int = 1, repeats: int = 50, warmup: int = 10,
+                calibration: int = 10, seed: int = 0, net: Any = None,
+                stat: str = "median", contexts: int = 3) -> LatencyTable:
+    """Time every distinct part of the space on this machine, in context (inside a few real
+    networks that contain them all), and fit the calibration on ``calibration`` random whole
+    networks timed right after. ``stat`` is the statistic of the
+    timings used (``median`` or ``q1``). Weights do not matter for latency, so a fresh supernet
+    is used unless ``net`` is given."""
+    _check_args(backend, batch_size, threads, repeats, stat)
+    space, spec = _spaces(space_or_preset)
+    net = _supernet(spec, net)
+    parts, chains = _collect_parts(spec, net, contexts)
+    known = set(parts)
+    probe = space.decode_many(space.sample(64, seed + 12345))
+    for cfg in probe:  # the skeleton argument of _skeletons, checked
+        for name, key in part_keys(spec, spec.layout(cfg)):
+            if key not in known:
+                raise RuntimeError(f"part enumeration missed {name} ({key})")
+    networks = []
+    for cfg in _calibration_configs(space, calibration, seed):
+        sub = net.extract(cfg).eval()
+        keys = [k for _, k in part_keys(spec, sub.layout)]
+        networks.append((cfg, keys, sub, (spec.in_channels, cfg["res"], cfg["res"])))
+    meta = {"space": space.name, "spec": spec.to_dict(), "source": "build_table"}
+    data = table_from_parts(parts, chains, networks, backend, batch_size, threads, warmup,
+                            repeats, seed, stat, meta)
+    return LatencyTable(data, space, warn_device=False, source=f"<built for {space.name}>")
+
+
+def check_table(table: LatencyTable, n: int = 50, seed: int = 1,
+                configs: Sequence[Mapping[str, Any]] | None = None, repeats: int | None = None,
+                warmup: int | None = None, net: Any = None) -> dict[str, Any]:
+    """Table vs real measurement on ``n`` random sub-networks (or ``configs``): Kendall tau,
+    MAPE and max error, with the settings of the table (backend, batch, threads)."""
+    from scipy.stats import kendalltau
+
+    space = table.space
+    if configs is None:
+        configs = space.decode_many(space.sample(n, seed))
+    configs = [dict(c) for c in configs]
+    if len(configs) < 2:
+        raise LatencyTableError(f"latency check needs at least 2 configs, got {len(configs)}")
+    d = table.data
+    backend = str(d.get("backend", "eager"))
+    bs, th = int(d.get("batch_size", 1)), int(d.get("threads", 1))
+    stat = str(d.get("stat", "median"))
+    _check_args(backend, bs, th, 1, stat)
+    table.warn_if_other_device()
+    pred = table.predict_many(configs)
+    raw = np.array([table.sum_parts(c) for c in configs])
+    res = measure_configs(space, configs, backend, bs, th,
+                          int(repeats or d.get("repeats", 50)), int(warmup or d.get("warmup", 10)),
+                          seed, net)
+    meas = np.array([r[f"{stat}_ms"] for r in res])
+    iqr = np.array([r["iqr_ms"] for r in res])
+    err = pred - meas
+    rel = np.abs(err) / meas
+    tau = float(kendalltau(pred, meas).statistic)
+    return {
+        "n": len(configs), "kendall_tau": tau, "mape_%": float(100 * rel.mean()),
+        "max_abs_err_ms": float(np.abs(err).max()), "max_rel_err_%": float(100 * rel.max()),
+        "mape_uncalibrated_%": float(100 * (np.abs(raw - meas) / meas).mean()),
+        "measured_ms": {"min": float(meas.min()), "median": float(np.median(meas)),
+                        "max": float(meas.max()), "median_iqr": float(np.median(iqr))},
+        "backend": backend, "batch_size": bs, "threads": th, "stat": stat,
+        "repeats": int(repeats or d.get("repeats", 50)), "space": table.space_name,
+        "device": res[0]["device"], "table_device": table.device.get("name", "?"),
+        "rows": [{"config": c, "predicted_ms": float(p), "measured_ms": float(m),
+                  "iqr_ms": float(q)} for c, p, m, q in zip(configs, pred, meas, iqr,
+                                                            strict=True)],
+    }
+
+
+def export_parts(space_or_preset: SearchSpace | MobileNetSpec | str, out_dir: str | Path,
+                 batch_size: int = 1, calibration: int = 10, seed: int = 0,
+                 contexts: int = 3) -> Path:
+    """Write every distinct part (and the calibration networks) as TorchScript files with a
+    manifest and the standalone ``measure.py``, to build a table on a device with only torch::
+
+        python DIR/measure.py DIR --threads 1   # writes DIR/latency_table.json
+    """
+    space, spec = _spaces(space_or_preset)
+    net = _supernet(spec)
+    root = Path(out_dir)
+    (root / "parts").mkdir(parents=True, exist_ok=True)
+    (root / "networks").mkdir(exist_ok=True)
+    parts, chains = _collect_parts(spec, net, contexts)
+    man: dict[str, Any] = {"format": PARTS_FORMAT, "space": space.name, "spec": spec.to_dict(),
+                           "batch_size": int(batch_size), "parts": {}, "chains": chains,
+                           "networks": []}
+    with _quiet_jit():
+        for i, (key, (mod, shape)) in enumerate(parts.items()):
+            f = f"parts/{i:04d}.pt"
+            torch.jit.save(torch.jit.script(mod.eval()), str(root / f))
+            man["parts"][key] = {"file": f, "input": list(shape)}
+        for i, cfg in enumerate(_calibration_configs(space, calibration, seed)):
+            sub = net.extract(cfg).eval()
+            f = f"networks/{i:03d}.pt"
+            torch.jit.save(torch.jit.script(sub), str(root / f))
+            man["networks"].append({"config": cfg, "file": f,
+                                    "keys": [k for _, k in part_keys(spec, sub.layout)],
+                                    "input": [spec.in_channels, cfg["res"], cfg["res"]]})
+    (root / "manifest.json").write_text(json.dumps(man, indent=1))
+    from evo_nas.latency import measure
+
+    shutil.copyfile(measure.__file__, root / "measure.py")
+    return root
