@@ -22,9 +22,9 @@ import numpy as np
 
 from evo_nas.errors import GenomeError
 from evo_nas.space import SearchSpace
-from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, spec_of
+from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, conv_out, make_divisible, spec_of
 
-__all__ = ["layout_costs", "flops", "params", "CostModel", "count_with_hooks"]
+__all__ = ["layout_costs", "flops", "params", "CostModel", "GenomeCosts", "count_with_hooks"]
 
 
 def layout_costs(lay: NetLayout) -> tuple[int, int]:
@@ -111,6 +111,119 @@ class CostModel:
         rows = [self.costs(c) for c in configs]
         arr = np.array(rows, dtype=float).reshape(len(rows), 2)
         return {"flops": arr[:, 0].copy(), "params": arr[:, 1].copy()}
+
+
+class GenomeCosts:
+    """Analytic MACs and params of a whole population of genomes at once (numpy, no Python loop
+    over architectures).
+
+    A block's cost depends only on its position, the input resolution, its input and output
+    widths, kernel and expand ratio (spatial sizes follow from the resolution alone, since the
+    convolutions are 'same'-padded). Those costs are tabulated once from the same per-layer
+    formulas as :func:`layout_costs`; a population is then a few gathers and sums. The tests check
+    equality with :func:`layout_costs` genome by genome.
+    """
+
+    cheap = True
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        spec = self.spec = spec_of(space)
+        idx = {n: i for i, n in enumerate(space.names)}
+        self._res = idx["res"]
+        resolutions = spec.resolutions
+        n_res = len(resolutions)
+        stem = np.zeros((n_res, 2), dtype=np.int64)
+        sizes: list[list[int]] = []  # per resolution: spatial size entering each stage
+        for r, res in enumerate(resolutions):
+            size = conv_out(res, 3, spec.stem_stride)
+            ci = spec.in_channels
+            stem[r] = (size * size * spec.stem_channels * ci * 9,
+                       spec.stem_channels * ci * 9 + 2 * spec.stem_channels)
+            if spec.first_block:
+                ch = spec.stem_channels
+                stem[r] += _block(ch, ch, ch, 3, size, size, 0, 1.0)
+            per_stage = []
+            for st in spec.stages:
+                per_stage.append(size)
+                size = conv_out(size, 3, st.stride)
+            per_stage.append(size)
+            sizes.append(per_stage)
+        self._stem = stem
+        # per stage: gene columns and a table (res, in width, out width, kernel, expand, 2)
+        self._stages = []
+        prev_widths: tuple[int, ...] = (spec.stem_channels,)
+        prev_col: int | None = None
+        for i, st in enumerate(spec.stages):
+            wcol = idx.get(f"s{i}.w")
+            blocks = []
+            for j in range(max(st.depths)):
+                ins = prev_widths if j == 0 else st.widths
+                table = np.zeros((n_res, len(ins), len(st.widths), len(spec.kernels),
+                                  len(spec.expands), 2), dtype=np.int64)
+                for r in range(n_res):
+                    in_size = sizes[r][i] if j == 0 else sizes[r][i + 1]
+                    out_size = sizes[r][i + 1]
+                    for a, cin in enumerate(ins):
+                        for b, cout in enumerate(st.widths):
+                            for c, k in enumerate(spec.kernels):
+                                for d, e in enumerate(spec.expands):
+                                    mid = cin if e == 1 else make_divisible(round(cin * e), 8)
+                                    se = (make_divisible(mid // spec.se_reduction, 8)
+                                          if st.se else 0)
+                                    table[r, a, b, c, d] = _block(cin, cout, mid, k, in_size,
+                                                                  out_size, se, e)
+                in_col = (prev_col if j == 0 else wcol)
+                blocks.append((idx[f"s{i}.b{j}.k"], idx[f"s{i}.b{j}.e"], in_col, table))
+            self._stages.append((wcol, idx[f"s{i}.d"], np.array(st.depths), blocks))
+            prev_widths, prev_col = st.widths, wcol
+        head = np.zeros((n_res, len(prev_widths), 2), dtype=np.int64)
+        for r in range(n_res):
+            hs = sizes[r][-1]
+            for a, cin in enumerate(prev_widths):
+                head[r, a] = (hs * hs * cin * spec.head_channels,
+                              cin * spec.head_channels + 2 * spec.head_channels)
+        feat = spec.head_channels
+        tail = np.zeros(2, dtype=np.int64)
+        if spec.feature_channels:
+            tail += spec.head_channels * spec.feature_channels
+            feat = spec.feature_channels
+        tail += (feat * spec.num_classes, feat * spec.num_classes + spec.num_classes)
+        self._head, self._head_col, self._tail = head + tail, prev_col, tail
+
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(MACs, params)`` int arrays for canonical genomes ``X`` of shape (n, n_var)."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.int64))
+        n = len(X)
+        zeros = np.zeros(n, dtype=np.int64)
+        res = X[:, self._res]
+        total = self._stem[res].copy()
+        for wcol, dcol, depths, blocks in self._stages:
+            w = X[:, wcol] if wcol is not None else zeros
+            depth = depths[X[:, dcol]]
+            for j, (kcol, ecol, in_col, table) in enumerate(blocks):
+                cin = X[:, in_col] if in_col is not None else zeros
+                cost = table[res, cin, w, X[:, kcol], X[:, ecol]]
+                total += cost * (depth > j)[:, None]
+        last = X[:, self._head_col] if self._head_col is not None else zeros
+        total += self._head[res, last]
+        return total[:, 0], total[:, 1]
+
+
+def _block(cin: int, cout: int, mid: int, k: int, in_size: int, out_size: int, se_ch: int,
+           expand: float) -> tuple[int, int]:
+    """(MACs, params) of one MBConv block: the per-layer formulas of :func:`layout_costs`."""
+    macs = n = 0
+    o2 = out_size * out_size
+    if expand != 1:
+        macs += in_size * in_size * cin * mid
+        n += cin * mid + 2 * mid
+    macs += o2 * mid * k * k + o2 * mid * cout
+    n += mid * k * k + 2 * mid + mid * cout + 2 * cout
+    if se_ch:
+        macs += 2 * mid * se_ch
+        n += 2 * mid * se_ch + se_ch + mid
+    return macs, n
 
 
 def count_with_hooks(module: Any, input_shape: Sequence[int]) -> tuple[int, int]:

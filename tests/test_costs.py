@@ -92,3 +92,16 @@ def test_costs_module_is_torch_free() -> None:
             "sp = mobilenet_space('tiny'); c.CostModel(sp)([sp.decode(sp.smallest())])\n"
             "assert 'torch' not in sys.modules, 'evo_nas.costs imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cifar", "imagenet"])
+def test_vectorised_genome_costs_equal_layout_costs(preset):
+    from evo_nas.costs import GenomeCosts, layout_costs
+    from evo_nas.spaces import get_spec, mobilenet_space
+
+    space = mobilenet_space(preset)
+    spec = get_spec(preset)
+    X = np.vstack([space.sample(300, 11), space.largest(), space.smallest()])
+    macs, n = GenomeCosts(space)(X)
+    ref = np.array([layout_costs(spec.layout(c)) for c in space.decode_many(X)])
+    assert np.array_equal(macs, ref[:, 0]) and np.array_equal(n, ref[:, 1])
