@@ -44,7 +44,14 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--sampler", help="uniform or sandwich (default)")
+    p.add_argument("--sampler", help="sandwich (default), uniform, fair, flops_bucket, attentive")
+    p.add_argument("--no-distill", dest="distill", action="store_false", default=None,
+                   help="train every sub-network on the labels (no in-place distillation)")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="no mixed precision on CUDA (it is never used on CPU)")
+    p.add_argument("--state-path", help="write the training state here after every epoch")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue from --state-path when it exists (after a kill)")
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
@@ -81,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 # Further sub-commands live in their own modules under evo_nas/commands/; each exposes
 # ``register(subparsers)`` (adding a parser with ``set_defaults(handler=run)``) and
 # ``run(args) -> int | None``, and raises EvoNasError on bad input.
-COMMAND_MODULES: list[str] = ["evo_nas.commands.batch", "evo_nas.commands.report"]
+COMMAND_MODULES: list[str] = ["evo_nas.commands.batch", "evo_nas.commands.report",
+                              "evo_nas.commands.latency", "evo_nas.commands.export",
+                              "evo_nas.commands.fidelity"]
 
 
 def _command_modules() -> list[Any]:
@@ -95,7 +104,9 @@ _OVERRIDES = {
     "name": "name", "runs_dir": "runs_dir", "seed": "seed", "device": "device",
     "preset": "preset", "dataset": "data.dataset", "data_dir": "data.data_dir",
     "download": "data.download", "epochs": "train.epochs", "batch_size": "train.batch_size",
-    "lr": "train.lr", "sampler": "train.sampler", "algorithm": "search.algorithm",
+    "lr": "train.lr", "sampler": "train.sampler", "distill": "train.distill",
+    "amp": "train.amp", "state_path": "train.state_path", "resume": "train.resume",
+    "algorithm": "search.algorithm",
     "pop_size": "search.pop_size", "generations": "search.generations",
     "calib_images": "eval.calib_images",
 }

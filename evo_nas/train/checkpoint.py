@@ -50,3 +50,38 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu"):
         raise CheckpointError(f"checkpoint {str(path)!r} does not match its spec: "
                               f"{str(e).splitlines()[0]}") from None
     return net, blob.get("meta", {})
+
+
+# ---------------------------------------------------------------------- training state (resume)
+STATE_FORMAT = "evo-nas-train-state/1"
+
+
+def save_train_state(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write the full training state of one finished epoch atomically (temp file + rename).
+
+    ``state`` holds tensors, tensor dicts and plain Python values only (the trainer puts the numpy
+    Generator state in as JSON text), so it loads back with ``weights_only=True``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": STATE_FORMAT, **state}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_train_state(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """The state written by :func:`save_train_state`; anything else is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"training state {str(path)!r} does not exist")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise CheckpointError(f"training state {str(path)!r} is corrupt or not a torch file: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(blob, dict) or blob.get("format") != STATE_FORMAT:
+        fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise CheckpointError(f"training state {str(path)!r} has format {fmt!r}, expected "
+                              f"{STATE_FORMAT!r}")
+    return blob

@@ -1,9 +1,21 @@
-"""Weight-sharing supernet training: several sub-networks per mini-batch, one optimiser step."""
+"""Weight-sharing supernet training: several sub-networks per mini-batch, one optimiser step.
+
+One loop serves every setting: any sampler, in-place distillation, progressive-shrinking phases,
+CPU or CUDA (mixed precision with ``torch.autocast`` + ``GradScaler`` on CUDA only), one process
+or many (``torch.distributed``; see :mod:`evo_nas.train.distributed`), and per-epoch training state
+so a killed run resumes to the same weights as an uninterrupted one.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import inspect
+import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,89 +24,322 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from evo_nas.data import Dataset, batches
-from evo_nas.errors import ConfigError
+from evo_nas.errors import CheckpointError, ConfigError
 from evo_nas.nn import Supernet, resize
-from evo_nas.train.samplers import make_sampler
+from evo_nas.space import SearchSpace
+from evo_nas.train.checkpoint import load_train_state, save_train_state
+from evo_nas.train.distributed import DistContext, current_context
+from evo_nas.train.samplers import Sampler, make_sampler
+from evo_nas.train.shrinking import Phase, phase_spaces, validate_phases
+
+__all__ = ["Phase", "TrainConfig", "train_supernet", "sampler_kwargs", "batch_loss_scorer"]
 
 
 @dataclass
 class TrainConfig:
-    """Supernet training settings (the ``train`` section of a run config)."""
+    """Supernet training settings (the ``train`` section of a run config).
+
+    ``sampler_options`` go to the sampler's constructor (e.g. ``{n: 4}`` for uniform,
+    ``{mode: worstup, n_candidates: 4}`` for attentive); ``n_random`` reaches every sampler that
+    takes it. ``phases`` (progressive shrinking) replace ``epochs``/``lr`` when given. ``amp``
+    applies on CUDA only. ``state_path`` is where the training state is written after every epoch;
+    with ``resume`` a run continues from it when it exists.
+    """
 
     epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = 128
+    lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-5
     sampler: str = "sandwich"
     n_random: int = 2
-    distill: bool = False
+    distill: bool = True
     label_smoothing: float = 0.0
     seed: int = 0
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
+    amp: bool = True
+    channels_last: bool = True
+    state_path: str | None = None
+    resume: bool = False
 
-    def validate(self) -> None:
+    def validate(self, space: SearchSpace | None = None) -> None:
+        """Fail before any work; with ``space``, also check the phases' dimensions exist."""
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} = {getattr(self, name)}: must be at least 1")
         if not self.lr > 0:
             raise ConfigError(f"train.lr = {self.lr}: must be positive")
-        make_sampler(self.sampler)  # unknown sampler names fail here, before any work
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing = {self.label_smoothing}: must be in [0, 1)")
+        make_sampler(self.sampler, **sampler_kwargs(self))  # unknown names/options fail here
+        validate_phases(self.phases, space)
+        if self.resume and not self.state_path:
+            raise ConfigError("train.resume = true needs train.state_path (where to resume from)")
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(p.epochs for p in self.phases) if self.phases else self.epochs
 
 
-def _sampler_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    return {"n_random": cfg.n_random} if cfg.sampler == "sandwich" else {}
+def sampler_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """Constructor arguments of the configured sampler: ``n_random`` where it applies, then
+    ``sampler_options`` (which win)."""
+    kwargs: dict[str, Any] = {}
+    if cfg.sampler in ("sandwich", "flops_bucket", "attentive"):
+        kwargs["n_random"] = cfg.n_random
+    return {**kwargs, **cfg.sampler_options}
+
+
+@contextlib.contextmanager
+def _frozen_bn(net: torch.nn.Module) -> Iterator[None]:
+    """Train-mode BN (batch statistics) whose running statistics stay untouched (momentum 0)."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None
+              else None) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (mom, nbt) in zip(bns, saved, strict=True):
+            m.momentum = mom
+            if nbt is not None:
+                m.num_batches_tracked.copy_(nbt)
+
+
+def batch_loss_scorer(net: Supernet, x: torch.Tensor, y: torch.Tensor,
+                      ctx: DistContext | None = None,
+                      autocast: Callable[[], Any] = contextlib.nullcontext,
+                      channels_last: bool = False) -> Callable[[list[dict[str, Any]]], list[float]]:
+    """Score configs by their cross-entropy on one mini-batch (AttentiveNAS's cheap ranking).
+
+    Forwards run in train mode (batch statistics, as in training) without touching any running
+    statistic, and without gradients; across ranks the losses are averaged so every rank ranks
+    the candidates identically.
+    """
+
+    @torch.no_grad()
+    def score(configs: list[dict[str, Any]]) -> list[float]:
+        was = net.training
+        net.train()
+        out = []
+        with _frozen_bn(net):
+            for c in configs:
+                net.set_active(c)
+                with autocast():
+                    logits = net(_prep(x, c["res"], channels_last))
+                out.append(F.cross_entropy(logits.float(), y))
+        net.train(was)
+        losses = torch.stack(out)
+        if ctx is not None and ctx.world_size > 1:
+            torch.distributed.all_reduce(losses)
+            losses /= ctx.world_size
+        return losses.cpu().tolist()
+
+    return score
+
+
+def _prep(x: torch.Tensor, res: int, channels_last: bool) -> torch.Tensor:
+    out = resize(x, res)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+
+
+def _fingerprint(cfg: TrainConfig, net: Supernet, world_size: int) -> dict[str, Any]:
+    d = asdict(cfg)
+    d.pop("state_path")
+    d.pop("resume")
+    return {"train": d, "spec": net.spec.to_dict(), "world_size": world_size}
+
+
+def _check_resume(saved: dict[str, Any], now: dict[str, Any], path: str) -> None:
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, val in d.items():
+            if isinstance(val, dict):
+                out.update(flat(val, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = val
+        return out
+
+    a, b = flat(json.loads(json.dumps(saved))), flat(json.loads(json.dumps(now)))
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if not diff:
+        return
+    shown = ", ".join(f"{k} = {a.get(k)!r} (now {b.get(k)!r})" for k in diff[:3])
+    raise CheckpointError(f"training state {path!r} was written by another configuration: {shown}")
 
 
 def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
-                   device: str = "cpu", progress: bool = False) -> list[dict[str, float]]:
-    """Train ``net`` in place with SGD (Nesterov) and a per-step cosine schedule.
+                   device: str = "cpu", progress: bool = False, *,
+                   sampler: Sampler | None = None, stop_after: int | None = None
+                   ) -> list[dict[str, float]]:
+    """Train ``net`` in place with SGD (Nesterov) and a per-step cosine schedule per phase.
 
     Each step trains the sub-networks the sampler picks on one mini-batch (resized to each one's
-    resolution), summing their losses before a single optimiser step. With ``distill`` the first
-    sub-network (the largest, under the sandwich rule) teaches the others with its soft targets
-    (in-place distillation). Returns one log row per epoch.
+    resolution), summing their gradients before a single optimiser step. With ``distill`` the
+    largest network of the (phase's) space is the teacher: it learns from the labels and every
+    other sub-network from its soft predictions (in-place distillation); it is prepended when the
+    sampler does not lead with it. ``sampler`` overrides ``cfg.sampler`` (e.g. an attentive
+    sampler with a trained predictor). ``stop_after`` ends the call after that many epochs in
+    total (the state is saved; a later call with ``resume`` continues). Inside a
+    ``torch.distributed`` process group each rank trains on its shard of every batch, all ranks
+    train the same sub-networks, and gradients are averaged by DDP. Returns one log row per epoch.
     """
     cfg = cfg or TrainConfig()
-    cfg.validate()
+    space = net.spec.space()
+    cfg.validate(space)
+    ctx = current_context()
+    plan = cfg.phases or [Phase(unlock=[], epochs=cfg.epochs, lr=cfg.lr)]
+    spaces = phase_spaces(space, cfg.phases) if cfg.phases else [space]
+    sampler = sampler if sampler is not None else make_sampler(cfg.sampler, **sampler_kwargs(cfg))
+    use_batch_scorer = getattr(sampler, "needs_scorer", False) and sampler.scorer is None
+
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = make_sampler(cfg.sampler, **_sampler_kwargs(cfg))
-    space = net.spec.space()
-    net.to(device).train()
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+    is_cuda = str(device).startswith("cuda")
+    use_amp = cfg.amp and is_cuda
+    # channels-last pays on CPU and with AMP, but DDP's gradient buckets expect the layout the
+    # gradients come in, so distributed runs keep the default layout
+    channels_last = cfg.channels_last and ctx.world_size == 1
+    net.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=plan[0].lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.float16)) if use_amp
+                else contextlib.nullcontext)
+    model: torch.nn.Module = net
+    if ctx.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # find_unused_parameters: a sub-network uses only part of the weights.
+        # BN running statistics stay per rank (they are re-calibrated before any evaluation).
+        no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers"
+                          in inspect.signature(DistributedDataParallel).parameters
+                          else {"broadcast_buffers": False})
+        model = DistributedDataParallel(
+            net, device_ids=[torch.device(device).index] if is_cuda else None,
+            find_unused_parameters=True, **no_buffer_sync)
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    phase_of_epoch = [i for i, ph in enumerate(plan) for _ in range(ph.epochs)]
+    phase_start = np.cumsum([0] + [ph.epochs for ph in plan])
+
     log: list[dict[str, float]] = []
-    bar = tqdm(range(cfg.epochs), desc="train supernet", unit="epoch", disable=not progress)
+    start, step = 0, 0
+    fingerprint = _fingerprint(cfg, net, ctx.world_size)
+    if cfg.resume and cfg.state_path and Path(cfg.state_path).is_file():
+        st = load_train_state(cfg.state_path)
+        _check_resume(json.loads(st["config"]), fingerprint, cfg.state_path)
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        if scaler is not None and st["scaler"]:
+            scaler.load_state_dict(st["scaler"])
+        rng.bit_generator.state = json.loads(st["rng"]["numpy"])
+        gen.set_state(st["rng"]["torch_generator"])
+        torch.set_rng_state(st["rng"]["torch"])
+        if is_cuda and "cuda" in st["rng"]:
+            torch.cuda.set_rng_state(st["rng"]["cuda"], torch.device(device))
+        start, step, log = int(st["epoch"]), int(st["scheduler"]["step"]), list(st["log"])
+
+    last = plan_total = len(phase_of_epoch)
+    if stop_after is not None:
+        last = min(plan_total, stop_after)
+    bar = tqdm(range(start, last), desc="train supernet", unit="epoch",
+               disable=not progress or not ctx.is_main)
     for epoch in bar:
-        total, count = 0.0, 0
+        p = phase_of_epoch[epoch]
+        ph, pspace = plan[p], spaces[p]
+        largest = pspace.largest()
+        phase_steps = ph.epochs * steps_per_epoch
+        total = torch.zeros(2, dtype=torch.float64)
         for x, y in batches(data.train, cfg.batch_size, shuffle=True, generator=gen):
-            x, y = x.to(device), y.to(device)
-            configs = space.decode_many(sampler(space, rng))
+            aug = getattr(data, "augment", None)
+            if aug is not None:
+                x = aug(x, gen)
+            t = step - int(phase_start[p]) * steps_per_epoch
+            lr = 0.5 * ph.lr * (1.0 + math.cos(math.pi * t / phase_steps))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            step += 1
+            if len(y) < ctx.world_size:
+                continue  # a last batch too small to give every rank a sample
+            x = x[ctx.rank::ctx.world_size].to(device)
+            y = y[ctx.rank::ctx.world_size].to(device)
+            if use_batch_scorer:
+                sampler.scorer = batch_loss_scorer(net, x, y, ctx, autocast, channels_last)
+            genomes = np.atleast_2d(sampler(pspace, rng))
+            if cfg.distill and not np.array_equal(genomes[0], largest):
+                genomes = np.vstack([largest, genomes])
+            if ctx.world_size > 1:  # belt and braces: every rank trains rank 0's choice
+                g = torch.as_tensor(genomes, device=device)
+                torch.distributed.broadcast(g, src=0)
+                genomes = g.cpu().numpy()
+            configs = pspace.decode_many(genomes)
             opt.zero_grad(set_to_none=True)
             teacher = None
             for i, config in enumerate(configs):
                 net.set_active(config)
-                logits = net(resize(x, config["res"]))
-                if cfg.distill and teacher is not None:
-                    loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="batchmean")
-                else:
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                if cfg.distill and i == 0:
-                    teacher = F.softmax(logits.detach(), dim=1)
-                loss.backward()
-                total += loss.item() * len(y)
-                count += len(y)
-            opt.step()
-            sched.step()
-        row = {"epoch": epoch + 1, "loss": total / max(count, 1), "lr": sched.get_last_lr()[0]}
+                sync = ctx.world_size == 1 or i == len(configs) - 1
+                with contextlib.nullcontext() if sync else model.no_sync():
+                    with autocast():
+                        logits = model(_prep(x, config["res"], channels_last))
+                    logits = logits.float()
+                    if cfg.distill and teacher is not None:
+                        loss = F.kl_div(F.log_softmax(logits, dim=1), teacher,
+                                        reduction="batchmean")
+                    else:
+                        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                    if cfg.distill and i == 0:
+                        teacher = F.softmax(logits.detach(), dim=1)
+                    (scaler.scale(loss) if scaler is not None else loss).backward()
+                total += torch.tensor([loss.item() * len(y), len(y)], dtype=torch.float64)
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+        if ctx.world_size > 1:
+            torch.distributed.all_reduce(total)
+        row = {"epoch": epoch + 1, "phase": p, "loss": float(total[0] / max(total[1], 1)),
+               "lr": lr}
         log.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
+        if cfg.state_path:
+            if ctx.is_main:
+                _save_state(cfg.state_path, net, opt, scaler, rng, gen, is_cuda, device,
+                            epoch + 1, step, log, fingerprint)
+            if ctx.world_size > 1:
+                torch.distributed.barrier()
+    net.set_largest()
     net.eval()
     return log
 
 
+def _save_state(path: str, net: Supernet, opt: torch.optim.Optimizer,
+                scaler: torch.amp.GradScaler | None, rng: np.random.Generator,
+                gen: torch.Generator, is_cuda: bool, device: str, epoch: int, step: int,
+                log: list[dict[str, float]], fingerprint: dict[str, Any]) -> None:
+    rng_state: dict[str, Any] = {"numpy": json.dumps(rng.bit_generator.state),
+                                 "torch_generator": gen.get_state(),
+                                 "torch": torch.get_rng_state()}
+    if is_cuda:
+        rng_state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
+    save_train_state(path, {
+        "epoch": epoch, "scheduler": {"step": step}, "model": net.state_dict(),
+        "optimizer": opt.state_dict(), "scaler": scaler.state_dict() if scaler else {},
+        "rng": rng_state, "log": log, "config": json.dumps(fingerprint),
+    })
+
+
 def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return asdict(cfg)
+
+
+def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """A copy of ``cfg`` with ``changes`` (phases and options copied, not shared)."""
+    return dataclasses.replace(cfg, **{"phases": list(cfg.phases),
+                                       "sampler_options": dict(cfg.sampler_options), **changes})

@@ -1,0 +1,470 @@
+"""Ranking fidelity: does the supernet rank sub-networks the way stand-alone training does?
+
+The protocol (``evo-nas fidelity``, ``benchmarks/bench_fidelity.py``):
+
+1. draw ``k`` distinct sub-networks spread evenly over the space's FLOPs range;
+2. train each one stand-alone (an extracted static module, fresh or the supernet's initial
+   weights, a fixed budget) for ``seeds`` seeds, and score it on the validation split;
+3. train one supernet per sampler with identical settings (same epochs, batches and number of
+   trained sub-networks per step), and score the same sub-networks through it after BN
+   re-calibration;
+4. compare the two rankings: Kendall tau and Spearman rho (scipy), top-k overlap, on validation
+   cross-entropy (continuous, the primary figure) and on accuracy, with a bootstrap confidence
+   interval for tau that resamples architectures and, within each, stand-alone seeds.
+
+The agreement between two stand-alone seeds (the *noise ceiling*) is reported too: no supernet
+can rank better than stand-alone training agrees with itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+from evo_nas.costs import CostModel
+from evo_nas.data import Dataset, batches, load_dataset
+from evo_nas.errors import ConfigError
+from evo_nas.nn import Supernet, recalibrate_bn, resize
+from evo_nas.space import SearchSpace
+from evo_nas.spaces import get_spec
+from evo_nas.train import SAMPLERS, FlopsBuckets, TrainConfig, train_supernet
+
+__all__ = [
+    "FidelityConfig",
+    "bootstrap_tau",
+    "plot_fidelity",
+    "rank_metrics",
+    "run_fidelity",
+    "spread_architectures",
+    "train_standalone",
+]
+
+
+@dataclass
+class FidelityConfig:
+    """Settings of one fidelity study; the defaults are the committed CPU benchmark."""
+
+    preset: str = "tiny"
+    dataset: str = "digits_hard"
+    data_dir: str | None = None
+    k: int = 14
+    seeds: int = 2
+    samplers: list[str] = field(
+        default_factory=lambda: ["uniform", "sandwich", "fair", "flops_bucket", "attentive",
+                                 "attentive:worstup"])
+    supernet_epochs: int = 20
+    standalone_epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    subnets_per_step: int = 4
+    distill: bool = True
+    init: str = "fresh"
+    calib_images: int = 400
+    spacing: str = "log"
+    top_k: int = 4
+    n_boot: int = 2000
+    seed: int = 0
+    n_jobs: int = 2
+    device: str = "cpu"
+
+    @classmethod
+    def quick(cls, **changes: Any) -> FidelityConfig:
+        """Smoke-run settings (about a minute on 2 cores): the pipeline, not the figures."""
+        base = {"k": 4, "seeds": 2, "samplers": ["uniform", "sandwich"], "supernet_epochs": 1,
+                "standalone_epochs": 1, "top_k": 2, "n_boot": 200, "calib_images": 200}
+        return cls(**{**base, **changes})
+
+    def validate(self, space: SearchSpace | None = None) -> None:
+        for name in ("k", "seeds", "supernet_epochs", "standalone_epochs", "batch_size",
+                     "n_boot", "n_jobs", "calib_images", "subnets_per_step"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"fidelity.{name} = {getattr(self, name)}: must be at least 1")
+        if self.k < 3:
+            raise ConfigError(f"fidelity.k = {self.k}: need at least 3 architectures to rank")
+        if not 1 <= self.top_k <= self.k:
+            raise ConfigError(f"fidelity.top_k = {self.top_k}: must lie in 1..k ({self.k})")
+        if self.init not in ("fresh", "same"):
+            raise ConfigError(f"fidelity.init = {self.init!r}: choose 'fresh' or 'same'")
+        if not self.samplers:
+            raise ConfigError("fidelity.samplers: name at least one sampler")
+        for s in self.samplers:
+            name, _, mode = s.partition(":")
+            if name not in SAMPLERS:
+                raise ConfigError(f"fidelity.samplers: {s!r} is unknown, choose from "
+                                  f"{sorted(SAMPLERS)} (attentive:bestup / attentive:worstup)")
+            if mode and (name != "attentive" or mode not in ("bestup", "worstup")):
+                raise ConfigError(f"fidelity.samplers: {s!r}: only attentive takes a mode "
+                                  f"(attentive:bestup or attentive:worstup)")
+        if space is not None and self.k > space.cardinality():
+            raise ConfigError(f"fidelity.k = {self.k}: space {space.name!r} holds only "
+                              f"{space.cardinality()} architectures")
+
+    def train_config(self, sampler: str) -> TrainConfig:
+        """The supernet training of ``sampler``: equal steps and sub-networks per step for all.
+
+        With distillation the largest network is trained every step; the sampler fills the other
+        ``subnets_per_step - 1`` slots (uniform: ``n``; sandwich/buckets/attentive: smallest +
+        ``n_random``; fair: its own ``k``, the space's largest option count).
+        """
+        name, _, mode = sampler.partition(":")
+        extra = self.subnets_per_step - (1 if self.distill else 0)
+        options: dict[str, Any] = {"mode": mode} if mode else {}
+        n_random = max(extra - 1, 1)
+        if name == "uniform":
+            options = {"n": max(extra, 1)}
+        return TrainConfig(epochs=self.supernet_epochs, batch_size=self.batch_size, lr=self.lr,
+                           sampler=name, n_random=n_random, distill=self.distill,
+                           seed=self.seed, sampler_options=options)
+
+
+# ---------------------------------------------------------------------- architectures
+def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | int | None = None,
+                         cost: Callable[[dict[str, Any]], float] | None = None,
+                         pool: int = 4000, spacing: str = "log") -> np.ndarray:
+    """``k`` distinct canonical genomes whose FLOPs are spread between the smallest and largest
+    sub-network: the nearest unused proposal to each of ``k`` targets evenly spaced in log-FLOPs
+    (``spacing="log"``, where accuracy changes fastest, at the small end) or in FLOPs
+    (``"linear"``)."""
+    if spacing not in ("log", "linear"):
+        raise ConfigError(f"fidelity.spacing = {spacing!r}: choose 'log' or 'linear'")
+    if k > space.cardinality():
+        raise ConfigError(f"fidelity.k = {k}: space {space.name!r} holds only "
+                          f"{space.cardinality()} architectures")
+    rng = np.random.default_rng(rng)
+    fb = FlopsBuckets(space, 1, cost)
+    if space.cardinality() <= pool:
+        grid = np.array(list(itertools.product(*[range(m) for m in space.n_options])))
+        X = np.unique(space.canonical(grid), axis=0)
+    else:
+        X = np.vstack([space.largest(), space.smallest(), fb.propose(pool, rng)])
+        _, first = np.unique(X, axis=0, return_index=True)
+        X = X[np.sort(first)]
+    f = fb.flops(X)
+    if spacing == "log":
+        targets = np.geomspace(f.min(), f.max(), k)
+    else:
+        targets = np.linspace(f.min(), f.max(), k)
+    free = np.ones(len(X), dtype=bool)
+    picks = []
+    for t in targets:
+        d = np.where(free, np.abs(f - t), np.inf)
+        j = int(np.argmin(d))
+        picks.append(j)
+        free[j] = False
+    return X[np.array(picks)]
+
+
+# ---------------------------------------------------------------------- scoring
+def _calib(data: Dataset, n: int, seed: int) -> torch.Tensor:
+    pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n]
+    return data.train.x[pick]
+
+
+@torch.no_grad()
+def _score(model: torch.nn.Module, res: int, calib: torch.Tensor, data: Dataset,
+           device: str) -> tuple[float, float]:
+    """(accuracy %, mean cross-entropy) on the validation split after BN re-calibration."""
+    recalibrate_bn(model, [resize(c, res).to(device) for c in calib.split(200)])
+    model.eval()
+    correct, loss = 0, 0.0
+    for x, y in batches(data.val, 500):
+        logits = model(resize(x, res).to(device)).float()
+        y = y.to(device)
+        correct += int((logits.argmax(1) == y).sum())
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+    return 100.0 * correct / len(data.val), loss / len(data.val)
+
+
+def train_standalone(spec: Any, config: dict[str, Any], data: Dataset, epochs: int, seed: int,
+                     batch_size: int = 64, lr: float = 0.1, weight_decay: float = 5e-5,
+                     init_state: dict[str, torch.Tensor] | None = None,
+                     device: str = "cpu") -> torch.nn.Module:
+    """Train ``config`` alone as a static module (extracted, no elastic code) for a fixed budget.
+
+    Weights start fresh (a new supernet seeded with ``seed``) or, with ``init_state``, from the
+    given supernet weights (the supernet's own initialisation: "same init"). SGD with Nesterov
+    momentum, per-step cosine schedule, the dataset's augmentation; batches follow ``seed``.
+    """
+    torch.manual_seed(seed)
+    net = Supernet(spec)
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    model = net.extract(config).to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    total = epochs * -(-len(data.train) // batch_size)
+    step = 0
+    for _ in range(epochs):
+        for x, y in batches(data.train, batch_size, shuffle=True, generator=gen):
+            if data.augment is not None:
+                x = data.augment(x, gen)
+            for g in opt.param_groups:
+                g["lr"] = 0.5 * lr * (1 + np.cos(np.pi * step / total))
+            step += 1
+            x = resize(x, config["res"]).to(device).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model
+
+
+def _standalone_job(spec: Any, config: dict[str, Any], data: Dataset, cfg: FidelityConfig,
+                    seed: int, init_state: dict[str, torch.Tensor] | None) -> dict[str, float]:
+    torch.set_num_threads(1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = train_standalone(spec, config, data, cfg.standalone_epochs, seed, cfg.batch_size,
+                             cfg.lr, init_state=init_state, device=cfg.device)
+    acc, loss = _score(model, config["res"], _calib(data, cfg.calib_images, cfg.seed), data,
+                       cfg.device)
+    return {"acc": acc, "loss": loss, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
+
+
+def _supernet_job(spec: Any, configs: list[dict[str, Any]], data: Dataset, cfg: FidelityConfig,
+                  sampler: str) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    torch.manual_seed(cfg.seed)
+    net = Supernet(spec)
+    log = train_supernet(net, data, cfg.train_config(sampler), device=cfg.device)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    calib = _calib(data, cfg.calib_images, cfg.seed)
+    scores = []
+    for c in configs:
+        net.set_active(c)
+        scores.append(_score(net, c["res"], calib, data, cfg.device))
+    acc, loss = zip(*scores, strict=True)
+    return {"acc": list(acc), "loss": list(loss), "train_seconds": seconds,
+            "cpu_seconds": time.process_time() - c0, "train_cpu_seconds": cpu,
+            "final_train_loss": log[-1]["loss"]}
+
+
+# ---------------------------------------------------------------------- statistics
+def _tau(a: np.ndarray, b: np.ndarray) -> float:
+    t = stats.kendalltau(a, b).statistic
+    return float(t) if np.isfinite(t) else 0.0
+
+
+def bootstrap_tau(supernet: Sequence[float], standalone: np.ndarray, n_boot: int = 2000,
+                  rng: np.random.Generator | int | None = 0, level: float = 0.95
+                  ) -> tuple[float, float]:
+    """Percentile bootstrap CI of Kendall tau between ``supernet`` (k,) and the seed-mean of
+    ``standalone`` (k, seeds): resample architectures, then seeds within each architecture."""
+    rng = np.random.default_rng(rng)
+    s = np.asarray(supernet, dtype=float)
+    sa = np.atleast_2d(np.asarray(standalone, dtype=float))
+    k, n = sa.shape
+    taus = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, k, k)
+        seeds = rng.integers(0, n, (k, n))
+        taus[b] = _tau(s[idx], sa[idx[:, None], seeds].mean(1))
+    lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def rank_metrics(supernet: Sequence[float], standalone: np.ndarray, top_k: int,
+                 n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Kendall tau (+ bootstrap CI), Spearman rho and top-k overlap; lower values are better
+    (cross-entropy, or error = -accuracy) on both sides."""
+    s = np.asarray(supernet, dtype=float)
+    sa = np.atleast_2d(np.asarray(standalone, dtype=float))
+    mean = sa.mean(1)
+    rho = stats.spearmanr(s, mean).statistic
+    top_s, top_a = set(np.argsort(s, kind="stable")[:top_k]), set(np.argsort(mean)[:top_k])
+    lo, hi = bootstrap_tau(s, sa, n_boot, seed)
+    return {"kendall_tau": _tau(s, mean), "tau_ci95": [lo, hi],
+            "spearman_rho": float(rho) if np.isfinite(rho) else 0.0,
+            f"top{top_k}_overlap": len(top_s & top_a) / top_k}
+
+
+def _noise_ceiling(sa: np.ndarray) -> float | None:
+    """Mean Kendall tau between every pair of stand-alone seeds."""
+    if sa.shape[1] < 2:
+        return None
+    return float(np.mean([_tau(sa[:, i], sa[:, j])
+                          for i, j in itertools.combinations(range(sa.shape[1]), 2)]))
+
+
+# ---------------------------------------------------------------------- the study
+def _machine(device: str) -> dict[str, Any]:
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu_count": torch.multiprocessing.cpu_count(),
+            "device": device}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _describe_data(cfg: FidelityConfig, data: Dataset) -> dict[str, Any]:
+    from evo_nas.data import HARD_DIGITS
+
+    d: dict[str, Any] = {"name": data.name, "train": len(data.train), "val": len(data.val),
+                         "test": len(data.test),
+                         "augment": asdict(data.augment) if data.augment else None}
+    if data.name == "digits_hard":
+        d["recipe"] = dict(HARD_DIGITS)
+        d["why"] = ("plain digits leaves every sub-network at 97-99.7 % (one val image = "
+                    "0.28 %), so accuracy ranks are noise: random shifts, rotations and pixel "
+                    "noise (fresh per training batch, fixed once for val/test), 1000 training "
+                    "images and a large validation split keep stand-alone accuracy far from "
+                    "saturation (see noise_ceiling.standalone_acc_range), where architectures "
+                    "differ by more than seed noise")
+    return d
+
+
+def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
+                 log: Callable[[str], None] | None = None,
+                 data: Dataset | None = None) -> dict[str, Any]:
+    """Run the whole study and return the JSON-ready result (see the module docstring).
+
+    ``data`` replaces ``cfg.dataset`` (your own :class:`~evo_nas.data.Dataset`)."""
+    from joblib import Parallel, delayed
+
+    cfg = cfg or FidelityConfig()
+    spec = get_spec(cfg.preset)
+    space = spec.space()
+    cfg.validate(space)
+    say = log or (lambda _m: None)
+    t_start = time.perf_counter()
+    if data is None:
+        data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
+    if data.in_channels != spec.in_channels:
+        raise ConfigError(f"fidelity.preset {cfg.preset!r} takes {spec.in_channels}-channel "
+                          f"images but dataset {cfg.dataset!r} has {data.in_channels}")
+    X = spread_architectures(space, cfg.k, cfg.seed, spacing=cfg.spacing)
+    configs = space.decode_many(X)
+    costs = CostModel(space)(configs)
+    init_state = None
+    if cfg.init == "same":
+        torch.manual_seed(cfg.seed)
+        init_state = Supernet(spec).state_dict()
+    say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
+        f"{cfg.k * cfg.seeds} stand-alone trainings and {len(cfg.samplers)} supernets")
+    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s) for s in cfg.samplers]
+    jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1), init_state)
+             for c in configs for r in range(cfg.seeds)]
+    out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)
+    sup, alone = out[:len(cfg.samplers)], out[len(cfg.samplers):]
+    sa_loss = np.array([a["loss"] for a in alone]).reshape(cfg.k, cfg.seeds)
+    sa_acc = np.array([a["acc"] for a in alone]).reshape(cfg.k, cfg.seeds)
+
+    table = []
+    for name, res in zip(cfg.samplers, sup, strict=True):
+        row = {"sampler": name,
+               "subnets_per_step": cfg.subnets_per_step,
+               "train_seconds": round(res["train_seconds"], 1),
+               "train_cpu_seconds": round(res["train_cpu_seconds"], 1),
+               "loss": rank_metrics(res["loss"], sa_loss, cfg.top_k, cfg.n_boot, cfg.seed),
+               "accuracy": rank_metrics(-np.asarray(res["acc"]), -sa_acc, cfg.top_k,
+                                        cfg.n_boot, cfg.seed)}
+        table.append(row)
+    uniform = next((r["loss"]["kendall_tau"] for r in table if r["sampler"] == "uniform"), None)
+    best = max(table, key=lambda r: (r["loss"]["kendall_tau"], r["loss"]["tau_ci95"][0]))
+    archs = []
+    for i, c in enumerate(configs):
+        archs.append({"genome": X[i].tolist(), "config": c,
+                      "mflops": float(costs["flops"][i]), "mparams": float(costs["params"][i]),
+                      "standalone_loss": sa_loss[i].tolist(),
+                      "standalone_acc": sa_acc[i].tolist(),
+                      "supernet_loss": {n: r["loss"][i] for n, r in zip(cfg.samplers, sup,
+                                                                         strict=True)},
+                      "supernet_acc": {n: r["acc"][i] for n, r in zip(cfg.samplers, sup,
+                                                                       strict=True)}})
+    return {
+        "benchmark": "supernet ranking fidelity",
+        "settings": asdict(cfg),
+        "data": _describe_data(cfg, data),
+        "ranked_by": "validation cross-entropy (primary) and accuracy; lower loss / higher "
+                     "accuracy is better; tau CI = 95 % bootstrap over architectures and seeds",
+        "noise_ceiling": {"loss_tau_between_seeds": _noise_ceiling(sa_loss),
+                          "acc_tau_between_seeds": _noise_ceiling(-sa_acc),
+                          "standalone_acc_range": [float(sa_acc.mean(1).min()),
+                                                   float(sa_acc.mean(1).max())],
+                          "standalone_acc_seed_sd": float(sa_acc.std(1, ddof=1).mean())
+                          if cfg.seeds > 1 else None},
+        "table": table,
+        "best_by_loss_tau": best["sampler"],
+        "best_ci_low_above_uniform_tau": (best["loss"]["tau_ci95"][0] > uniform
+                                          if uniform is not None else None),
+        "standalone_seconds": round(sum(a["seconds"] for a in alone), 1),
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        # CPU seconds of all training/scoring jobs: what the study costs on dedicated cores
+        # (about cpu_seconds / n_jobs of wall time), whatever else shared the machine
+        "cpu_seconds": round(sum(a["cpu_seconds"] for a in alone)
+                             + sum(r["cpu_seconds"] for r in sup), 1),
+        "machine": _machine(cfg.device),
+        "architectures": archs,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The side-by-side sampler table as text."""
+    k = result["settings"]["top_k"]
+    lines = [f"{'sampler':<13}{'tau(loss)':>10}{'95% CI':>17}{'rho':>7}{f'top{k}':>6}"
+             f"{'tau(acc)':>10}{'95% CI':>17}{'train s':>9}"]
+    for r in result["table"]:
+        lo, hi = r["loss"]["tau_ci95"]
+        alo, ahi = r["accuracy"]["tau_ci95"]
+        lines.append(f"{r['sampler']:<13}{r['loss']['kendall_tau']:>10.3f}"
+                     f"{f'[{lo:.2f}, {hi:.2f}]':>17}{r['loss']['spearman_rho']:>7.2f}"
+                     f"{r['loss'][f'top{k}_overlap']:>6.2f}{r['accuracy']['kendall_tau']:>10.3f}"
+                     f"{f'[{alo:.2f}, {ahi:.2f}]':>17}{r['train_seconds']:>9.1f}")
+    nc = result["noise_ceiling"]
+    if nc["loss_tau_between_seeds"] is not None:
+        lines.append(f"noise ceiling (stand-alone seed vs seed): tau(loss) "
+                     f"{nc['loss_tau_between_seeds']:.3f}, "
+                     f"tau(acc) {nc['acc_tau_between_seeds']:.3f}")
+    return "\n".join(lines)
+
+
+def save_result(result: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
+    """Supernet vs stand-alone validation cross-entropy, one panel per sampler."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    archs = result["architectures"]
+    names = [r["sampler"] for r in result["table"]]
+    sa = np.array([a["standalone_loss"] for a in archs])
+    flops = np.array([a["mflops"] for a in archs])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.3), squeeze=False)
+    for ax, row in zip(axes[0], result["table"], strict=True):
+        name = row["sampler"]
+        sn = np.array([a["supernet_loss"][name] for a in archs])
+        yerr = sa.std(1) if sa.shape[1] > 1 else None
+        ax.errorbar(sa.mean(1), sn, xerr=yerr, fmt="none", ecolor="0.7", lw=0.8)
+        sc = ax.scatter(sa.mean(1), sn, c=flops, cmap="viridis", s=22, zorder=3)
+        lo, hi = row["loss"]["tau_ci95"]
+        ax.set_title(f"{name}\ntau={row['loss']['kendall_tau']:.2f} [{lo:.2f}, {hi:.2f}]",
+                     fontsize=9)
+        ax.set_xlabel("stand-alone val CE", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("supernet val CE (BN re-calibrated)", fontsize=8)
+    fig.colorbar(sc, ax=axes[0].tolist(), label="MFLOPs", shrink=0.8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

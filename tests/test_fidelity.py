@@ -1,0 +1,122 @@
+"""The ranking-fidelity study: architecture spread, rank statistics, the end-to-end JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from evo_nas.costs import CostModel
+from evo_nas.errors import ConfigError
+from evo_nas.fidelity import (
+    FidelityConfig,
+    bootstrap_tau,
+    plot_fidelity,
+    rank_metrics,
+    run_fidelity,
+    spread_architectures,
+)
+from evo_nas.spaces import get_spec, mobilenet_space
+from evo_nas.spaces.mobilenet import StageSpec
+
+
+def _two_arch_spec():
+    spec = get_spec("tiny")
+    return dataclasses.replace(spec, name="pair", resolutions=(12,), kernels=(3,),
+                               expands=(2, 3), stages=(StageSpec((8,), (1,), 1),))
+
+
+def test_spread_covers_the_flops_range_with_distinct_architectures():
+    space = mobilenet_space("tiny")
+    X = spread_architectures(space, 12, 0)
+    assert len({space.key(x) for x in X}) == 12
+    f = CostModel(space)(space.decode_many(X))["flops"]
+    lo, hi = CostModel(space)([space.decode(space.smallest()), space.decode(space.largest())])[
+        "flops"]
+    assert f.min() == pytest.approx(lo) and f.max() == pytest.approx(hi)
+    ratios = f[1:] / f[:-1]  # log spacing: roughly constant ratio between neighbours
+    assert np.all(ratios > 1.0) and ratios.max() / ratios.min() < 1.6
+    lin = CostModel(space)(space.decode_many(spread_architectures(space, 12, 0,
+                                                                  spacing="linear")))["flops"]
+    steps = np.diff(lin)
+    assert np.all(steps > 0) and steps.max() / steps.min() < 1.6
+
+
+def test_k_larger_than_the_space_names_k():
+    space = _two_arch_spec().space()
+    assert space.cardinality() == 2
+    with pytest.raises(ConfigError, match=r"fidelity.k = 3: space 'mobilenet-pair' holds only 2"):
+        spread_architectures(space, 3, 0)
+    with pytest.raises(ConfigError, match=r"fidelity.k = 3: space 'mobilenet-pair' holds only 2"):
+        FidelityConfig(k=3, top_k=2).validate(space)
+
+
+def test_config_names_bad_values():
+    with pytest.raises(ConfigError, match="'fare' is unknown"):
+        FidelityConfig(samplers=["fare"]).validate()
+    with pytest.raises(ConfigError, match="only attentive takes a mode"):
+        FidelityConfig(samplers=["fair:worstup"]).validate()
+    with pytest.raises(ConfigError, match="fidelity.top_k = 20"):
+        FidelityConfig(k=12, top_k=20).validate()
+
+
+def test_equal_steps_and_sub_networks_per_step_for_every_sampler():
+    cfg = FidelityConfig(subnets_per_step=4)
+    u, s, a = (cfg.train_config(n) for n in ("uniform", "sandwich", "attentive:worstup"))
+    assert u.sampler_options == {"n": 3} and s.n_random == 2
+    assert a.sampler == "attentive" and a.sampler_options == {"mode": "worstup"}
+    assert len({(c.epochs, c.batch_size, c.lr, c.seed) for c in (u, s, a)}) == 1
+
+
+def test_rank_metrics_on_known_rankings():
+    truth = np.arange(10.0)[:, None] + np.zeros((10, 3))
+    same = rank_metrics(np.arange(10.0), truth, top_k=3, n_boot=200)
+    assert same["kendall_tau"] == pytest.approx(1.0) and same["spearman_rho"] == pytest.approx(1.0)
+    assert same["top3_overlap"] == 1.0 and same["tau_ci95"][1] == pytest.approx(1.0)
+    flipped = rank_metrics(-np.arange(10.0), truth, top_k=3, n_boot=200)
+    assert flipped["kendall_tau"] == pytest.approx(-1.0) and flipped["top3_overlap"] == 0.0
+
+
+def test_bootstrap_ci_widens_with_seed_noise():
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0, 1, 14)
+    clean = quality[:, None] + 0.01 * rng.standard_normal((14, 3))
+    noisy = quality[:, None] + 0.4 * rng.standard_normal((14, 3))
+    lo_c, hi_c = bootstrap_tau(quality, clean, 500, 1)
+    lo_n, hi_n = bootstrap_tau(quality, noisy, 500, 1)
+    assert 0.9 <= lo_c <= hi_c <= 1 and -1 <= lo_n < hi_n <= 1
+    assert hi_n - lo_n > hi_c - lo_c
+
+
+def test_end_to_end_study_writes_json_and_plot(tmp_path):
+    from evo_nas.data import Split, load_dataset
+
+    data = load_dataset("digits_hard", seed=0, max_train=64)
+    data.val = Split(data.val.x[:60], data.val.y[:60])
+    cfg = FidelityConfig(k=3, seeds=2, samplers=["uniform", "fair"], supernet_epochs=1,
+                         standalone_epochs=1, batch_size=32, top_k=1, n_boot=50, n_jobs=1,
+                         calib_images=64)
+    result = run_fidelity(cfg, data=data)
+    text = json.dumps(result)  # JSON-ready
+    assert [r["sampler"] for r in result["table"]] == ["uniform", "fair"]
+    for row in result["table"]:
+        for kind in ("loss", "accuracy"):
+            m = row[kind]
+            assert -1 <= m["tau_ci95"][0] <= m["tau_ci95"][1] <= 1
+            assert set(m) == {"kendall_tau", "tau_ci95", "spearman_rho", "top1_overlap"}
+    archs = result["architectures"]
+    assert len(archs) == 3 and all(len(a["standalone_loss"]) == 2 for a in archs)
+    assert set(archs[0]["supernet_loss"]) == {"uniform", "fair"}
+    assert result["data"]["augment"]["rotate"] > 0 and "digits_hard" in text
+    png = plot_fidelity(result, tmp_path / "f.png")
+    assert png.stat().st_size > 1000
+
+
+def test_cli_names_an_impossible_k(capsys):
+    from evo_nas.cli import main
+
+    code = main(["fidelity", "--k", "100000000000", "--out", "/nonexistent/x.json"])
+    assert code == 2
+    assert "fidelity.k = 100000000000" in capsys.readouterr().err
