@@ -44,7 +44,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--sampler", help="sandwich (default), uniform, fair, flops_bucket, attentive")
+    p.add_argument("--sampler", help="fair (default), sandwich, uniform, flops_bucket, attentive")
     p.add_argument("--no-distill", dest="distill", action="store_false", default=None,
                    help="train every sub-network on the labels (no in-place distillation)")
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None,

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from evo_nas.algorithms import build_algorithm
 from evo_nas.errors import BudgetError, ConfigError
 from evo_nas.result import SearchResult, pareto_rows
+from operators.budget import operator_stats
 from problems.nas import NASProblem
 
 _BIG = float(np.finfo(float).max)  # stands in for infinite crowding distance in JSON
@@ -92,6 +93,9 @@ def search(
     algo = algorithm
     if isinstance(algorithm, str):
         algo = build_algorithm(algorithm, problem, pop_size)
+    if hasattr(algo, "run_search"):  # a loop around pymoo (surrogate-assisted), not an Algorithm
+        return algo.run_search(problem, pop_size=pop_size, generations=generations, seed=seed,
+                               progress=progress)
     settings = {"algorithm": name, "pop_size": pop_size, "generations": generations, "seed": seed}
     saved = problem.archive.last_state(problem.run) if problem.archive is not None else None
     if saved is not None and saved[1].get("settings") != settings:
@@ -113,7 +117,8 @@ def search(
     front = pareto_rows(problem.history, problem.objective_names)
     failures = problem.failures()
     info = {**settings, "failed_evaluations": len(failures),
-            "resumed_from_generation": saved[1]["n_iter"] if saved else None}
+            "resumed_from_generation": saved[1]["n_iter"] if saved else None,
+            **operator_stats(algo)}
     result = SearchResult(problem.objective_names, dict(problem.budgets), problem.history, front,
                           seconds, info)
     if not front:

@@ -23,7 +23,7 @@ def trained_tiny(digits, tmp_path_factory):
 
     torch.manual_seed(0)
     net = Supernet("tiny")
-    train_supernet(net, digits, TrainConfig(epochs=5, batch_size=64, seed=0))
+    train_supernet(net, digits, TrainConfig(epochs=5, batch_size=64, sampler="sandwich", seed=0))
     path = tmp_path_factory.mktemp("ckpt") / "supernet.pt"
     save_checkpoint(path, net)
     return net, path

@@ -51,7 +51,7 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-5
-    sampler: str = "sandwich"
+    sampler: str = "fair"
     n_random: int = 2
     distill: bool = True
     label_smoothing: float = 0.0

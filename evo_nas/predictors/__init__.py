@@ -1,0 +1,59 @@
+"""Surrogate predictors: genome encodings, scikit-learn regressors, rank metrics, selection.
+
+A predictor maps integer genomes to one metric. Every built-in is a plain scikit-learn pipeline
+(encoder + regressor), and any scikit-learn regressor plugs in through :func:`as_predictor`.
+"""
+
+from evo_nas.predictors.encoding import (
+    ENCODINGS,
+    GenomeEncoder,
+    onehot,
+    option_counts,
+    ordinal,
+)
+from evo_nas.predictors.metrics import (
+    kendall_scorer,
+    kendall_tau,
+    mae,
+    pearson_r,
+    predictor_report,
+    rmse,
+    spearman_rho,
+    top_k_precision,
+)
+from evo_nas.predictors.models import (
+    DEFAULT_PREDICTOR,
+    PREDICTORS,
+    AdaptivePredictor,
+    LogTargetRegressor,
+    as_predictor,
+    make_predictor,
+    make_regressor,
+)
+from evo_nas.predictors.validation import PredictorError, check_predictor, check_targets
+
+__all__ = [
+    "DEFAULT_PREDICTOR",
+    "ENCODINGS",
+    "PREDICTORS",
+    "AdaptivePredictor",
+    "GenomeEncoder",
+    "LogTargetRegressor",
+    "PredictorError",
+    "as_predictor",
+    "check_predictor",
+    "check_targets",
+    "kendall_scorer",
+    "kendall_tau",
+    "mae",
+    "make_predictor",
+    "make_regressor",
+    "onehot",
+    "option_counts",
+    "ordinal",
+    "pearson_r",
+    "predictor_report",
+    "rmse",
+    "spearman_rho",
+    "top_k_precision",
+]
