@@ -26,7 +26,8 @@ def _data():
 
 
 def _cfg() -> TrainConfig:
-    return TrainConfig(epochs=EPOCHS, batch_size=64, seed=0, n_random=0)  # largest + smallest
+    return TrainConfig(epochs=EPOCHS, batch_size=64, seed=0, sampler="sandwich",
+                       n_random=0)  # largest + smallest
 
 
 def _worker(rank: int, out: str) -> None:
