@@ -22,7 +22,7 @@ from evo_nas.result import SearchResult, pareto_rows
 from operators.budget import operator_stats
 from problems.nas import NASProblem
 
-_BIG = float(np.finfo(float).max)  # stands in for infinite crowding distance in JSON
+_INF = "inf"  # infinite crowding distance, which JSON cannot hold
 
 
 class _Progress(Callback):
@@ -49,9 +49,9 @@ def _state(algo: Algorithm, settings: dict) -> dict:
              "X": np.asarray(pop.get("X")).astype(int).tolist(),
              "rng": algo.random_state.bit_generator.state, "settings": settings}
     for attr in ("rank", "crowding"):
-        values = pop.get(attr)
-        if values is not None and not any(v is None for v in values):
-            state[attr] = np.nan_to_num(np.asarray(values, dtype=float), posinf=_BIG).tolist()
+        # infeasible members carry no rank/crowding (None); keep that, as pymoo would
+        state[attr] = [None if v is None else (_INF if np.isposinf(v) else float(v))
+                       for v in pop.get(attr)]
     return state
 
 
@@ -60,8 +60,10 @@ def _restore(algo: Algorithm, problem: NASProblem, state: dict) -> None:
     pop = Population.new(X=np.asarray(state["X"], dtype=np.int64))
     algo.evaluator.eval(problem, pop, algorithm=algo)  # cached: nothing is recomputed
     for attr in ("rank", "crowding"):
-        if attr in state:
-            pop.set(attr, np.asarray(state[attr], dtype=float if attr == "crowding" else int))
+        values = [None if v is None else (np.inf if v == _INF else v) for v in state[attr]]
+        if attr == "rank":
+            values = [None if v is None else int(v) for v in values]
+        pop.set(attr, np.array(values, dtype=object))
     algo._initialize()
     algo.pop = pop
     algo.is_initialized = True

@@ -59,24 +59,24 @@ class Stop(BaseException):
     """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
 
 
-def test_interrupted_run_resumes_to_the_same_front(tmp_path):
+@pytest.mark.parametrize("stop_at", [4, 15, 37, 52, 66])
+def test_interrupted_run_resumes_to_the_same_front(tmp_path, stop_at):
     full = search(make_problem(), pop_size=10, generations=8, seed=3)
     count = {"n": 0}
 
     def dying(configs):
         count["n"] += 1
-        if count["n"] == 37:
+        if count["n"] == stop_at:
             raise Stop
         return f_error(configs)
 
     with Archive(tmp_path / "a.db") as archive:
         with pytest.raises(Stop):
             search(make_problem(dying).attach(archive, "r"), pop_size=10, generations=8, seed=3)
-        committed = archive.count("r")
-        assert committed == 36
+        assert archive.count("r") == stop_at - 1
         resumed_problem = make_problem().attach(archive, "r")
         resumed = search(resumed_problem, pop_size=10, generations=8, seed=3)
-        assert resumed.info["resumed_from_generation"] is not None
+        assert (resumed.info["resumed_from_generation"] is not None) == (stop_at > 10)
         assert archive.count("r") == full.n_evals == resumed.n_evals
     assert front_keys(resumed) == front_keys(full)
     assert [r["genome"] for r in resumed.history] == [r["genome"] for r in full.history]
