@@ -118,7 +118,7 @@ class RunConfig:
                 raise ConfigError(f"search.{name} = {getattr(self.search, name)}: too small")
         if self.eval.calib_images < 1:
             raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
-        self.train.validate()
+        self.train.validate(PRESETS[self.preset].space())  # phases checked against the space
         self._validate_latency()
         return self
 
