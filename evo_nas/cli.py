@@ -62,6 +62,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=_budget, action="append", default=None, metavar="NAME=MAX",
                    help="upper bound on a metric in user units, e.g. flops=1.5 (MFLOPs); repeat")
     p.add_argument("--calib-images", type=int, help="images for BN re-calibration (default 500)")
+    p.add_argument("--predictor", help="surrogate predictor with --algorithm surrogate: default, "
+                   "rf, extra_trees, gb, gp, mlp, kernel_ridge, ensemble, adaptive")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +135,8 @@ def _config(args: argparse.Namespace, base: dict[str, Any] | None = None):
             _set(data, path, value)
     if getattr(args, "objectives", None):
         _set(data, "search.objectives", [o.strip() for o in args.objectives.split(",") if o])
+    if getattr(args, "predictor", None):
+        _set(data, "search.options.predictor", args.predictor)
     if getattr(args, "budget", None):
         _set(data, "search.budgets", dict(args.budget))
     if getattr(args, "seed", None) is not None:

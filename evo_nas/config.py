@@ -47,6 +47,7 @@ class SearchConfig:
     generations: int = 12
     objectives: list[str] = field(default_factory=lambda: ["error", "flops"])
     budgets: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the algorithm's builder
 
 
 @dataclass
@@ -118,7 +119,14 @@ class RunConfig:
                 raise ConfigError(f"search.{name} = {getattr(self.search, name)}: too small")
         if self.eval.calib_images < 1:
             raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
-        self.train.validate(PRESETS[self.preset].space())  # phases checked against the space
+        from types import SimpleNamespace
+
+        from evo_nas.algorithms import build_algorithm
+
+        space = PRESETS[self.preset].space()
+        build_algorithm(self.search.algorithm, SimpleNamespace(space=space),
+                        self.search.pop_size, **self.search.options)  # bad options fail now
+        self.train.validate(space)  # phases checked against the space
         self._validate_latency()
         return self
 

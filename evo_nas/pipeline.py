@@ -137,7 +137,7 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
         archive.start_run(run, {**to_dict(cfg), "checkpoint": str(ckpt)})
         try:
             result = search(problem, s.algorithm, pop_size=s.pop_size, generations=s.generations,
-                            seed=cfg.seed, progress=progress)
+                            seed=cfg.seed, progress=progress, options=s.options)
         except BudgetError:
             archive.finish_run(run, "no-feasible")
             if problem.history:

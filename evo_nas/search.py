@@ -82,10 +82,13 @@ def search(
     generations: int = 10,
     seed: int = 0,
     progress: bool = False,
+    options: dict | None = None,
 ) -> SearchResult:
     """Run a constrained multi-objective search and return every feasible non-dominated
-    architecture it evaluated. Raises :class:`BudgetError` if the budgets are impossible (checked
-    up front for cheap metrics) or if no evaluated architecture met them."""
+    architecture it evaluated. ``options`` go to the named algorithm's builder (e.g.
+    ``{"predictor": "rf", "batch_size": 10}`` for ``"surrogate"``). Raises :class:`BudgetError`
+    if the budgets are impossible (checked up front for cheap metrics) or if no evaluated
+    architecture met them."""
     if pop_size < 2:
         raise ConfigError(f"search.pop_size = {pop_size}: must be at least 2")
     if generations < 1:
@@ -94,7 +97,7 @@ def search(
     name = algorithm if isinstance(algorithm, str) else type(algorithm).__name__
     algo = algorithm
     if isinstance(algorithm, str):
-        algo = build_algorithm(algorithm, problem, pop_size)
+        algo = build_algorithm(algorithm, problem, pop_size, **(options or {}))
     if hasattr(algo, "run_search"):  # a loop around pymoo (surrogate-assisted), not an Algorithm
         return algo.run_search(problem, pop_size=pop_size, generations=generations, seed=seed,
                                progress=progress)

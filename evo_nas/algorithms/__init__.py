@@ -50,7 +50,10 @@ def build_algorithm(name: str, problem: Any, pop_size: int, **kwargs: Any) -> An
     if name not in ALGORITHMS:
         raise ConfigError(f"search.algorithm = {name!r}: choose one of {sorted(ALGORITHMS)}")
     space: SearchSpace = problem.space
-    return ALGORITHMS[name](space, pop_size=pop_size, **kwargs)
+    try:
+        return ALGORITHMS[name](space, pop_size=pop_size, **kwargs)
+    except TypeError as e:  # an option the algorithm does not take
+        raise ConfigError(f"search.options {sorted(kwargs)} for algorithm {name!r}: {e}") from None
 
 
 __all__ = [

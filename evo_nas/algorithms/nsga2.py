@@ -10,7 +10,7 @@ from operators import CanonicalDuplicateElimination, CanonicalRepair, ChoiceMuta
 
 
 def make_nsga2(space: SearchSpace, pop_size: int = 20, crossover_prob: float = 0.9,
-               mutation_prob_var: float | None = None, **kwargs) -> NSGA2:
+               mutation_prob_var: float | None = None) -> NSGA2:
     """NSGA-II with choice sampling, uniform crossover, per-gene mutation, canonical repair and
     duplicate elimination on canonical genomes (pymoo handles constraints feasibility-first)."""
     return NSGA2(
@@ -20,5 +20,4 @@ def make_nsga2(space: SearchSpace, pop_size: int = 20, crossover_prob: float = 0
         mutation=ChoiceMutation(space, prob_var=mutation_prob_var),
         repair=CanonicalRepair(space),
         eliminate_duplicates=CanonicalDuplicateElimination(space),
-        **kwargs,
     )

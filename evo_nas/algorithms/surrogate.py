@@ -442,6 +442,15 @@ def make_surrogate(space: Any = None, pop_size: int = 20, **kwargs: Any
     the surrogate NSGA-II population is the ``surrogate_pop_size`` keyword (default 100)."""
     if "surrogate_pop_size" in kwargs:
         kwargs["pop_size"] = kwargs.pop("surrogate_pop_size")
+    predictor = kwargs.get("predictor", "default")
+    if isinstance(predictor, str):
+        from evo_nas.predictors import PREDICTORS
+
+        if predictor not in PREDICTORS:
+            from evo_nas.errors import ConfigError
+
+            raise ConfigError(f"search.options.predictor = {predictor!r}: choose one of "
+                              f"{sorted(PREDICTORS)}")
     return SurrogateAssistedSearch(**kwargs)
 
 
