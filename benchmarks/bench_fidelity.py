@@ -32,9 +32,15 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (1 torch thread each)")
     ap.add_argument("--out", default=None, help="JSON path (default results/fidelity.json; "
                                                 "results/fidelity_quick.json with --quick)")
+    ap.add_argument("--seed", type=int, default=0, help="architectures, stand-alone and supernet "
+                    "seeds all derive from it (a replication uses another)")
+    ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(n_jobs=args.jobs)
+    changes = {"n_jobs": args.jobs, "seed": args.seed}
+    if args.samplers:
+        changes["samplers"] = args.samplers.split(",")
+    cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)
     out = Path(args.out or RESULTS / ("fidelity_quick.json" if args.quick else "fidelity.json"))
     result = run_fidelity(cfg, log=print)
     save_result(result, out)
