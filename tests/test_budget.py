@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from nb201_slice import SLICE
 
 from evo_nas.algorithms import RegularizedEvolution
 from evo_nas.errors import BudgetError, ConfigError
@@ -13,7 +12,6 @@ from evo_nas.search import search
 from operators import BudgetRepair, BudgetSampling, budget_cost
 from problems.tabular import NB201_OPS, load_nb201, nb201_space
 
-SLICE = Path(__file__).parent / "data" / "nb201_slice.csv"
 # NB201's FLOPs are linear in the op counts (shared data README): a cheap analytic cost
 _PER_OP = {"none": 0.0, "skip_connect": 0.0, "avg_pool_3x3": 1.29024, "nor_conv_1x1": 4.36224,
            "nor_conv_3x3": 35.81952}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 from deap import algorithms as deap_algorithms
+from nb201_slice import SLICE, SUB
 from pymoo.optimize import minimize
 
 from evo_nas.algorithms import (
@@ -23,10 +23,6 @@ from evo_nas.search import search
 from operators import BudgetRepair
 from problems.tabular import load_nb201, nb201_space
 
-SLICE = Path(__file__).parent / "data" / "nb201_slice.csv"
-SUB = {"op0": ("skip_connect", "nor_conv_1x1", "nor_conv_3x3"), "op1": ("none", "nor_conv_3x3"),
-       "op2": ("nor_conv_3x3",), "op3": ("skip_connect", "avg_pool_3x3", "nor_conv_3x3"),
-       "op4": ("none", "skip_connect", "nor_conv_3x3"), "op5": ("nor_conv_3x3",)}
 BUDGET = 120.0  # MFLOPs: about half of the 54 sub-space cells fit
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from nb201_slice import SLICE
 from scipy import stats
 from sklearn.base import clone
 from sklearn.dummy import DummyRegressor
@@ -34,8 +33,6 @@ from evo_nas.predictors import (
 )
 from evo_nas.space import Choice, SearchSpace
 from problems.tabular import default_nb201_path, load_nb201, nb201_features, nb201_space
-
-SLICE = Path(__file__).parent / "data" / "nb201_slice.csv"
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from nb201_slice import SLICE, SUB
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
@@ -20,11 +19,6 @@ from evo_nas.predictors import PredictorError, make_predictor
 from evo_nas.search import search
 from problems.surrogate import SurrogateProblem
 from problems.tabular import load_nb201, nb201_space
-
-SLICE = Path(__file__).parent / "data" / "nb201_slice.csv"
-SUB = {"op0": ("skip_connect", "nor_conv_1x1", "nor_conv_3x3"), "op1": ("none", "nor_conv_3x3"),
-       "op2": ("nor_conv_3x3",), "op3": ("skip_connect", "avg_pool_3x3", "nor_conv_3x3"),
-       "op4": ("none", "skip_connect", "nor_conv_3x3"), "op5": ("nor_conv_3x3",)}
 
 
 @pytest.fixture(autouse=True)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from nb201_slice import SLICE, SUB
 
 from evo_nas.errors import DataError, GenomeError
 from evo_nas.search import search
 from evo_nas.space import Choice, SearchSpace
 from problems import NASProblem
 from problems.tabular import TabularProblem, load_nb201, nb201_space
-
-SLICE = Path(__file__).parent / "data" / "nb201_slice.csv"
-SUB = {"op0": ("skip_connect", "nor_conv_1x1", "nor_conv_3x3"), "op1": ("none", "nor_conv_3x3"),
-       "op2": ("nor_conv_3x3",), "op3": ("skip_connect", "avg_pool_3x3", "nor_conv_3x3"),
-       "op4": ("none", "skip_connect", "nor_conv_3x3"), "op5": ("nor_conv_3x3",)}
 
 
 def user_table():
