@@ -3,7 +3,8 @@
 tiny trains on the bundled digits. cifar has no data set on these machines, so it trains on
 random tensors of CIFAR-10's shape: a throughput figure only, and the JSON says so. A step trains
 several sub-networks (sandwich rule: largest, smallest, 2 random); images/s counts each image once
-per step, sub-network images/s counts it once per sub-network trained.
+per step, sub-network images/s counts it once per sub-network trained. The TrainConfig defaults
+apply (on CUDA: fp32, NCHW; see bench_shapes.py for why).
 
     .venv/bin/python benchmarks/bench_train.py [--device cuda] [--epochs 2] [--threads 2]
 """
@@ -61,11 +62,15 @@ def main() -> None:
         dt = time.perf_counter() - t0
         n = len(data.train)
         subnets = 2 + cfg.n_random
+        cuda = args.device.startswith("cuda")
         rows[preset] = {"data": data.name, "sampler": cfg.sampler, "train_images": n,
-                        "batch_size": cfg.batch_size,
+                        "batch_size": cfg.batch_size, "amp": cfg.amp and cuda,
+                        "channels_last": cfg.channels_last and not cuda,
                         "subnets_per_step": subnets, "epoch_seconds": round(dt, 3),
                         "images_per_s": round(n / dt, 1),
                         "subnet_images_per_s": round(n * subnets / dt, 1),
+                        # includes the untimed first epochs: on CUDA mostly the one-off cost
+                        # of each new sub-network shape (bench_shapes.py)
                         "total_seconds": round(time.perf_counter() - t_all, 2)}
         print(preset, rows[preset])
     info = {"platform": platform.platform(), "python": platform.python_version(),

@@ -47,8 +47,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", help="fair (default), sandwich, uniform, flops_bucket, attentive")
     p.add_argument("--no-distill", dest="distill", action="store_false", default=None,
                    help="train every sub-network on the labels (no in-place distillation)")
-    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
-                   help="no mixed precision on CUDA (it is never used on CPU)")
+    amp = p.add_mutually_exclusive_group()
+    amp.add_argument("--amp", dest="amp", action="store_true", default=None,
+                     help="fp16 mixed precision on CUDA (off by default: each new sub-network "
+                          "shape then costs seconds of cuDNN planning; never used on CPU)")
+    amp.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                     help="plain fp32 (the default)")
     p.add_argument("--state-path", help="write the training state here after every epoch")
     p.add_argument("--resume", action="store_true", default=None,
                    help="continue from --state-path when it exists (after a kill)")

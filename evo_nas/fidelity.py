@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from evo_nas.costs import CostModel
-from evo_nas.data import Dataset, batches, load_dataset
+from evo_nas.data import Dataset, batches, calibration_images, load_dataset
 from evo_nas.errors import ConfigError
 from evo_nas.nn import Supernet, recalibrate_bn, resize
 from evo_nas.space import SearchSpace
@@ -59,12 +59,13 @@ class FidelityConfig:
     dataset: str = "digits_hard"
     data_dir: str | None = None
     k: int = 14
-    seeds: int = 2
+    seeds: int = 3
+    supernet_seeds: int = 2
     samplers: list[str] = field(
         default_factory=lambda: ["uniform", "sandwich", "fair", "flops_bucket", "attentive",
                                  "attentive:worstup"])
     supernet_epochs: int = 20
-    standalone_epochs: int = 10
+    standalone_epochs: int = 20
     batch_size: int = 64
     lr: float = 0.1
     subnets_per_step: int = 4
@@ -81,13 +82,14 @@ class FidelityConfig:
     @classmethod
     def quick(cls, **changes: Any) -> FidelityConfig:
         """Smoke-run settings (about a minute on 2 cores): the pipeline, not the figures."""
-        base = {"k": 4, "seeds": 2, "samplers": ["uniform", "sandwich"], "supernet_epochs": 1,
+        base = {"k": 4, "seeds": 2, "supernet_seeds": 1, "samplers": ["uniform", "sandwich"],
+                "supernet_epochs": 1,
                 "standalone_epochs": 1, "top_k": 2, "n_boot": 200, "calib_images": 200}
         return cls(**{**base, **changes})
 
     def validate(self, space: SearchSpace | None = None) -> None:
-        for name in ("k", "seeds", "supernet_epochs", "standalone_epochs", "batch_size",
-                     "n_boot", "n_jobs", "calib_images", "subnets_per_step"):
+        for name in ("k", "seeds", "supernet_seeds", "supernet_epochs", "standalone_epochs",
+                     "batch_size", "n_boot", "n_jobs", "calib_images", "subnets_per_step"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"fidelity.{name} = {getattr(self, name)}: must be at least 1")
         if self.k < 3:
@@ -110,7 +112,7 @@ class FidelityConfig:
             raise ConfigError(f"fidelity.k = {self.k}: space {space.name!r} holds only "
                               f"{space.cardinality()} architectures")
 
-    def train_config(self, sampler: str) -> TrainConfig:
+    def train_config(self, sampler: str, seed: int | None = None) -> TrainConfig:
         """The supernet training of ``sampler``: equal steps and sub-networks per step for all.
 
         With distillation the largest network is trained every step; the sampler fills the other
@@ -125,7 +127,11 @@ class FidelityConfig:
             options = {"n": max(extra, 1)}
         return TrainConfig(epochs=self.supernet_epochs, batch_size=self.batch_size, lr=self.lr,
                            sampler=name, n_random=n_random, distill=self.distill,
-                           seed=self.seed, sampler_options=options)
+                           seed=self.seed if seed is None else seed, sampler_options=options)
+
+    def supernet_seed_list(self) -> list[int]:
+        """One training seed per supernet of a sampler (the first is ``seed`` itself)."""
+        return [self.seed + j for j in range(self.supernet_seeds)]
 
 
 # ---------------------------------------------------------------------- architectures
@@ -166,11 +172,6 @@ def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | 
 
 
 # ---------------------------------------------------------------------- scoring
-def _calib(data: Dataset, n: int, seed: int) -> torch.Tensor:
-    pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n]
-    return data.train.x[pick]
-
-
 @torch.no_grad()
 def _score(model: torch.nn.Module, res: int, calib: torch.Tensor, data: Dataset,
            device: str) -> tuple[float, float]:
@@ -227,21 +228,21 @@ def _standalone_job(spec: Any, config: dict[str, Any], data: Dataset, cfg: Fidel
     t0, c0 = time.perf_counter(), time.process_time()
     model = train_standalone(spec, config, data, cfg.standalone_epochs, seed, cfg.batch_size,
                              cfg.lr, init_state=init_state, device=cfg.device)
-    acc, loss = _score(model, config["res"], _calib(data, cfg.calib_images, cfg.seed), data,
-                       cfg.device)
+    calib = calibration_images(data, cfg.calib_images, cfg.seed)
+    acc, loss = _score(model, config["res"], calib, data, cfg.device)
     return {"acc": acc, "loss": loss, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
 
 
 def _supernet_job(spec: Any, configs: list[dict[str, Any]], data: Dataset, cfg: FidelityConfig,
-                  sampler: str) -> dict[str, Any]:
+                  sampler: str, seed: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     net = Supernet(spec)
-    log = train_supernet(net, data, cfg.train_config(sampler), device=cfg.device)
+    log = train_supernet(net, data, cfg.train_config(sampler, seed), device=cfg.device)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    calib = _calib(data, cfg.calib_images, cfg.seed)
+    calib = calibration_images(data, cfg.calib_images, cfg.seed)
     scores = []
     for c in configs:
         net.set_active(c)
@@ -258,37 +259,46 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(t) if np.isfinite(t) else 0.0
 
 
-def bootstrap_tau(supernet: Sequence[float], standalone: np.ndarray, n_boot: int = 2000,
-                  rng: np.random.Generator | int | None = 0, level: float = 0.95
-                  ) -> tuple[float, float]:
-    """Percentile bootstrap CI of Kendall tau between ``supernet`` (k,) and the seed-mean of
-    ``standalone`` (k, seeds): resample architectures, then seeds within each architecture."""
+def bootstrap_tau(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray,
+                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
+                  level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of Kendall tau between a supernet's scores and the seed-mean of
+    ``standalone`` (k, seeds). ``supernet`` is (k,) or (supernet seeds, k): each replicate
+    resamples architectures, stand-alone seeds within each, and which supernet was trained, so
+    the interval covers all three sources of noise."""
     rng = np.random.default_rng(rng)
-    s = np.asarray(supernet, dtype=float)
+    s = np.atleast_2d(np.asarray(supernet, dtype=float))
     sa = np.atleast_2d(np.asarray(standalone, dtype=float))
     k, n = sa.shape
     taus = np.empty(n_boot)
     for b in range(n_boot):
         idx = rng.integers(0, k, k)
         seeds = rng.integers(0, n, (k, n))
-        taus[b] = _tau(s[idx], sa[idx[:, None], seeds].mean(1))
+        row = s[rng.integers(0, len(s))]
+        taus[b] = _tau(row[idx], sa[idx[:, None], seeds].mean(1))
     lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
-def rank_metrics(supernet: Sequence[float], standalone: np.ndarray, top_k: int,
+def rank_metrics(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray, top_k: int,
                  n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Kendall tau (+ bootstrap CI), Spearman rho and top-k overlap; lower values are better
-    (cross-entropy, or error = -accuracy) on both sides."""
-    s = np.asarray(supernet, dtype=float)
+    (cross-entropy, or error = -accuracy) on both sides.
+
+    ``supernet`` is (k,) or (supernet seeds, k): each figure is then the mean over the supernets
+    (what one trained supernet achieves on average), ``tau_per_seed`` lists them one by one."""
+    s = np.atleast_2d(np.asarray(supernet, dtype=float))
     sa = np.atleast_2d(np.asarray(standalone, dtype=float))
     mean = sa.mean(1)
-    rho = stats.spearmanr(s, mean).statistic
-    top_s, top_a = set(np.argsort(s, kind="stable")[:top_k]), set(np.argsort(mean)[:top_k])
+    top_a = set(np.argsort(mean, kind="stable")[:top_k])
+    taus = [_tau(row, mean) for row in s]
+    rhos = [stats.spearmanr(row, mean).statistic for row in s]
+    tops = [len(set(np.argsort(row, kind="stable")[:top_k]) & top_a) / top_k for row in s]
     lo, hi = bootstrap_tau(s, sa, n_boot, seed)
-    return {"kendall_tau": _tau(s, mean), "tau_ci95": [lo, hi],
-            "spearman_rho": float(rho) if np.isfinite(rho) else 0.0,
-            f"top{top_k}_overlap": len(top_s & top_a) / top_k}
+    return {"kendall_tau": float(np.mean(taus)), "tau_ci95": [lo, hi],
+            "tau_per_seed": taus,
+            "spearman_rho": float(np.mean([r if np.isfinite(r) else 0.0 for r in rhos])),
+            f"top{top_k}_overlap": float(np.mean(tops))}
 
 
 def _noise_ceiling(sa: np.ndarray) -> float | None:
@@ -297,6 +307,16 @@ def _noise_ceiling(sa: np.ndarray) -> float | None:
         return None
     return float(np.mean([_tau(sa[:, i], sa[:, j])
                           for i, j in itertools.combinations(range(sa.shape[1]), 2)]))
+
+
+def _split_half(sa: np.ndarray) -> float | None:
+    """Kendall tau between the means of the first and second half of the stand-alone seeds:
+    how well a mean over half the seeds agrees with itself (a floor on the reliability of the
+    full mean that every sampler is ranked against)."""
+    n = sa.shape[1]
+    if n < 4:
+        return None
+    return _tau(sa[:, :n // 2].mean(1), sa[:, n // 2:].mean(1))
 
 
 # ---------------------------------------------------------------------- the study
@@ -352,82 +372,126 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     if cfg.init == "same":
         torch.manual_seed(cfg.seed)
         init_state = Supernet(spec).state_dict()
+    seeds = cfg.supernet_seed_list()
     say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
-        f"{cfg.k * cfg.seeds} stand-alone trainings and {len(cfg.samplers)} supernets")
-    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s) for s in cfg.samplers]
+        f"{cfg.k * cfg.seeds} stand-alone trainings and {len(cfg.samplers)} samplers x "
+        f"{len(seeds)} supernet seeds")
+    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s, sd)
+            for s in cfg.samplers for sd in seeds]
     jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1), init_state)
              for c in configs for r in range(cfg.seeds)]
     out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)
-    sup, alone = out[:len(cfg.samplers)], out[len(cfg.samplers):]
+    n_sup = len(cfg.samplers) * len(seeds)
+    sup, alone = out[:n_sup], out[n_sup:]
     sa_loss = np.array([a["loss"] for a in alone]).reshape(cfg.k, cfg.seeds)
     sa_acc = np.array([a["acc"] for a in alone]).reshape(cfg.k, cfg.seeds)
+    # per sampler: (supernet seeds, k) arrays of loss and accuracy
+    by_sampler = {name: sup[i * len(seeds):(i + 1) * len(seeds)]
+                  for i, name in enumerate(cfg.samplers)}
+
+    def metrics(loss: np.ndarray, acc: np.ndarray) -> dict[str, Any]:
+        return {"loss": rank_metrics(loss, sa_loss, cfg.top_k, cfg.n_boot, cfg.seed),
+                "accuracy": rank_metrics(-acc, -sa_acc, cfg.top_k, cfg.n_boot, cfg.seed)}
 
     table = []
-    for name, res in zip(cfg.samplers, sup, strict=True):
+    for name, runs in by_sampler.items():
         row = {"sampler": name,
                "subnets_per_step": cfg.subnets_per_step,
-               "train_seconds": round(res["train_seconds"], 1),
-               "train_cpu_seconds": round(res["train_cpu_seconds"], 1),
-               "loss": rank_metrics(res["loss"], sa_loss, cfg.top_k, cfg.n_boot, cfg.seed),
-               "accuracy": rank_metrics(-np.asarray(res["acc"]), -sa_acc, cfg.top_k,
-                                        cfg.n_boot, cfg.seed)}
+               "supernet_seeds": seeds,
+               "train_seconds": round(float(np.median([r["train_seconds"] for r in runs])), 1),
+               "train_cpu_seconds": round(float(np.median([r["train_cpu_seconds"]
+                                                           for r in runs])), 1),
+               **metrics(np.array([r["loss"] for r in runs]),
+                         np.array([r["acc"] for r in runs]))}
         table.append(row)
+    # zero-cost proxies: what ranking by size alone achieves (bigger = better)
+    baselines = {name: metrics(-costs[key], costs[key])
+                 for name, key in (("flops", "flops"), ("params", "params"))}
     uniform = next((r["loss"]["kendall_tau"] for r in table if r["sampler"] == "uniform"), None)
     best = max(table, key=lambda r: (r["loss"]["kendall_tau"], r["loss"]["tau_ci95"][0]))
+    default = TrainConfig().sampler
+    target = None
+    drow = next((r for r in table if r["sampler"] == default), None)
+    if drow is not None:
+        target = {"default_sampler": default, "tau": drow["loss"]["kendall_tau"],
+                  "tau_ci95": drow["loss"]["tau_ci95"], "uniform_tau": uniform,
+                  "tau_at_least_0.8": drow["loss"]["kendall_tau"] >= 0.8,
+                  "ci_low_above_uniform_tau": (drow["loss"]["tau_ci95"][0] > uniform
+                                               if uniform is not None else None)}
     archs = []
     for i, c in enumerate(configs):
         archs.append({"genome": X[i].tolist(), "config": c,
                       "mflops": float(costs["flops"][i]), "mparams": float(costs["params"][i]),
                       "standalone_loss": sa_loss[i].tolist(),
                       "standalone_acc": sa_acc[i].tolist(),
-                      "supernet_loss": {n: r["loss"][i] for n, r in zip(cfg.samplers, sup,
-                                                                         strict=True)},
-                      "supernet_acc": {n: r["acc"][i] for n, r in zip(cfg.samplers, sup,
-                                                                       strict=True)}})
+                      "supernet_loss": {n: [r["loss"][i] for r in runs]
+                                        for n, runs in by_sampler.items()},
+                      "supernet_acc": {n: [r["acc"][i] for r in runs]
+                                       for n, runs in by_sampler.items()}})
     return {
         "benchmark": "supernet ranking fidelity",
         "settings": asdict(cfg),
         "data": _describe_data(cfg, data),
         "ranked_by": "validation cross-entropy (primary) and accuracy; lower loss / higher "
-                     "accuracy is better; tau CI = 95 % bootstrap over architectures and seeds",
+                     "accuracy is better; a sampler's tau is the mean over its supernet seeds "
+                     "(tau_per_seed lists them), against the mean of the stand-alone seeds; "
+                     "tau CI = 95 % bootstrap over architectures, stand-alone seeds and "
+                     "supernet seeds",
         "noise_ceiling": {"loss_tau_between_seeds": _noise_ceiling(sa_loss),
+                          "loss_tau_split_half": _split_half(sa_loss),
                           "acc_tau_between_seeds": _noise_ceiling(-sa_acc),
                           "standalone_acc_range": [float(sa_acc.mean(1).min()),
                                                    float(sa_acc.mean(1).max())],
                           "standalone_acc_seed_sd": float(sa_acc.std(1, ddof=1).mean())
                           if cfg.seeds > 1 else None},
         "table": table,
+        "baselines": baselines,
         "best_by_loss_tau": best["sampler"],
-        "best_ci_low_above_uniform_tau": (best["loss"]["tau_ci95"][0] > uniform
-                                          if uniform is not None else None),
+        "target": target,
         "standalone_seconds": round(sum(a["seconds"] for a in alone), 1),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         # CPU seconds of all training/scoring jobs: what the study costs on dedicated cores
         # (about cpu_seconds / n_jobs of wall time), whatever else shared the machine
         "cpu_seconds": round(sum(a["cpu_seconds"] for a in alone)
                              + sum(r["cpu_seconds"] for r in sup), 1),
+        "supernet_train_seconds_total": round(sum(r["train_seconds"] for r in sup), 1),
         "machine": _machine(cfg.device),
         "architectures": archs,
     }
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The side-by-side sampler table as text."""
+    """The side-by-side sampler table (and the size proxies) as text."""
     k = result["settings"]["top_k"]
-    lines = [f"{'sampler':<13}{'tau(loss)':>10}{'95% CI':>17}{'rho':>7}{f'top{k}':>6}"
-             f"{'tau(acc)':>10}{'95% CI':>17}{'train s':>9}"]
-    for r in result["table"]:
+    lines = [f"{'sampler':<18}{'tau(loss)':>10}{'95% CI':>15}{'per supernet seed':>20}"
+             f"{'rho':>6}{f'top{k}':>6}{'tau(acc)':>9}{'train s':>9}"]
+
+    def line(name: str, r: dict[str, Any], seconds: float | None) -> str:
         lo, hi = r["loss"]["tau_ci95"]
-        alo, ahi = r["accuracy"]["tau_ci95"]
-        lines.append(f"{r['sampler']:<13}{r['loss']['kendall_tau']:>10.3f}"
-                     f"{f'[{lo:.2f}, {hi:.2f}]':>17}{r['loss']['spearman_rho']:>7.2f}"
-                     f"{r['loss'][f'top{k}_overlap']:>6.2f}{r['accuracy']['kendall_tau']:>10.3f}"
-                     f"{f'[{alo:.2f}, {ahi:.2f}]':>17}{r['train_seconds']:>9.1f}")
+        per = " ".join(f"{t:.2f}" for t in r["loss"]["tau_per_seed"])
+        return (f"{name:<18}{r['loss']['kendall_tau']:>10.3f}{f'[{lo:.2f}, {hi:.2f}]':>15}"
+                f"{per:>20}{r['loss']['spearman_rho']:>6.2f}{r['loss'][f'top{k}_overlap']:>6.2f}"
+                f"{r['accuracy']['kendall_tau']:>9.3f}"
+                + (f"{seconds:>9.1f}" if seconds is not None else ""))
+
+    for r in result["table"]:
+        lines.append(line(r["sampler"], r, r["train_seconds"]))
+    for name, r in result.get("baselines", {}).items():
+        lines.append(line(f"({name} proxy)", r, None))
     nc = result["noise_ceiling"]
     if nc["loss_tau_between_seeds"] is not None:
-        lines.append(f"noise ceiling (stand-alone seed vs seed): tau(loss) "
-                     f"{nc['loss_tau_between_seeds']:.3f}, "
-                     f"tau(acc) {nc['acc_tau_between_seeds']:.3f}")
+        half = nc.get("loss_tau_split_half")
+        lines.append(f"noise ceiling: stand-alone seed vs seed tau(loss) "
+                     f"{nc['loss_tau_between_seeds']:.3f}, tau(acc) "
+                     f"{nc['acc_tau_between_seeds']:.3f}"
+                     + (f"; half the seeds vs the other half tau(loss) {half:.3f}"
+                        if half is not None else ""))
+    t = result.get("target")
+    if t:
+        lines.append(f"default sampler {t['default_sampler']}: tau {t['tau']:.3f} "
+                     f"(target 0.8: {'met' if t['tau_at_least_0.8'] else 'NOT met'}), CI low "
+                     f"{t['tau_ci95'][0]:.3f} vs uniform tau "
+                     + (f"{t['uniform_tau']:.3f}" if t["uniform_tau"] is not None else "n/a"))
     return "\n".join(lines)
 
 
@@ -452,16 +516,19 @@ def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.3), squeeze=False)
     for ax, row in zip(axes[0], result["table"], strict=True):
         name = row["sampler"]
-        sn = np.array([a["supernet_loss"][name] for a in archs])
-        yerr = sa.std(1) if sa.shape[1] > 1 else None
-        ax.errorbar(sa.mean(1), sn, xerr=yerr, fmt="none", ecolor="0.7", lw=0.8)
+        runs = np.array([a["supernet_loss"][name] for a in archs])  # (k, supernet seeds)
+        sn = runs.mean(1)
+        xerr = sa.std(1) if sa.shape[1] > 1 else None
+        yerr = runs.std(1) if runs.shape[1] > 1 else None
+        ax.errorbar(sa.mean(1), sn, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.7", lw=0.8)
         sc = ax.scatter(sa.mean(1), sn, c=flops, cmap="viridis", s=22, zorder=3)
         lo, hi = row["loss"]["tau_ci95"]
         ax.set_title(f"{name}\ntau={row['loss']['kendall_tau']:.2f} [{lo:.2f}, {hi:.2f}]",
                      fontsize=9)
         ax.set_xlabel("stand-alone val CE", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("supernet val CE (BN re-calibrated)", fontsize=8)
+    axes[0][0].set_ylabel("supernet val CE (BN re-calibrated,\nmean over supernet seeds)",
+                          fontsize=8)
     fig.colorbar(sc, ax=axes[0].tolist(), label="MFLOPs", shrink=0.8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

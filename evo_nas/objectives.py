@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evo_nas.data import Dataset, Split
+from evo_nas.data import Dataset, Split, calibration_images
 from evo_nas.errors import ConfigError
 from evo_nas.nn import Supernet, recalibrate_bn, resize
 
@@ -25,8 +25,10 @@ class SupernetAccuracy:
 
     Shared BN statistics belong to no single sub-network, so each one is re-calibrated first:
     running statistics are reset and re-estimated as a cumulative average over the same fixed
-    ``calib_images`` training images (a fresh estimate, not a 0.1-momentum update, which leaves
-    the statistics dominated by whatever ran before). Resized images are cached per resolution.
+    ``calib_images`` training images, drawn through the training augmentation when the dataset
+    has one (:func:`~evo_nas.data.calibration_images`). It is a fresh estimate, not a
+    0.1-momentum update, which leaves the statistics dominated by whatever ran before. Resized
+    images are cached per resolution.
     """
 
     cheap = False
@@ -41,9 +43,7 @@ class SupernetAccuracy:
         self.net = net.to(device).eval()
         self.device = device
         self.eval_split: Split = getattr(data, split)
-        n = min(calib_images, len(data.train))
-        pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n]
-        self.calib = data.train.x[pick]
+        self.calib = calibration_images(data, calib_images, seed)
         self.calib_batch = calib_batch
         self.batch_size = batch_size
         self._resized: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}

@@ -90,14 +90,28 @@ def test_bootstrap_ci_widens_with_seed_noise():
     assert hi_n - lo_n > hi_c - lo_c
 
 
+def test_tau_is_the_mean_over_supernet_seeds_and_the_ci_covers_their_spread():
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0, 1, 14)
+    truth = quality[:, None] + 0.01 * rng.standard_normal((14, 3))
+    good, bad = quality, quality[::-1]
+    m = rank_metrics(np.stack([good, bad]), truth, top_k=3, n_boot=400)
+    assert m["tau_per_seed"] == pytest.approx([1.0, -1.0])
+    assert m["kendall_tau"] == pytest.approx(0.0) and m["top3_overlap"] == pytest.approx(0.5)
+    lo, hi = m["tau_ci95"]
+    assert lo < -0.9 and hi > 0.9  # a replicate draws either supernet
+    agree = rank_metrics(np.stack([good, good]), truth, top_k=3, n_boot=400)
+    assert agree["tau_ci95"][0] > 0.9
+
+
 def test_end_to_end_study_writes_json_and_plot(tmp_path):
     from evo_nas.data import Split, load_dataset
 
     data = load_dataset("digits_hard", seed=0, max_train=64)
     data.val = Split(data.val.x[:60], data.val.y[:60])
-    cfg = FidelityConfig(k=3, seeds=2, samplers=["uniform", "fair"], supernet_epochs=1,
-                         standalone_epochs=1, batch_size=32, top_k=1, n_boot=50, n_jobs=1,
-                         calib_images=64)
+    cfg = FidelityConfig(k=3, seeds=2, supernet_seeds=2, samplers=["uniform", "fair"],
+                         supernet_epochs=1, standalone_epochs=1, batch_size=32, top_k=1,
+                         n_boot=50, n_jobs=1, calib_images=64)
     result = run_fidelity(cfg, data=data)
     text = json.dumps(result)  # JSON-ready
     assert [r["sampler"] for r in result["table"]] == ["uniform", "fair"]
@@ -105,10 +119,20 @@ def test_end_to_end_study_writes_json_and_plot(tmp_path):
         for kind in ("loss", "accuracy"):
             m = row[kind]
             assert -1 <= m["tau_ci95"][0] <= m["tau_ci95"][1] <= 1
-            assert set(m) == {"kendall_tau", "tau_ci95", "spearman_rho", "top1_overlap"}
+            assert set(m) == {"kendall_tau", "tau_ci95", "tau_per_seed", "spearman_rho",
+                              "top1_overlap"}
     archs = result["architectures"]
     assert len(archs) == 3 and all(len(a["standalone_loss"]) == 2 for a in archs)
     assert set(archs[0]["supernet_loss"]) == {"uniform", "fair"}
+    # two supernets per sampler, trained from different seeds: different scores
+    assert all(len(v) == 2 for v in archs[0]["supernet_loss"].values())
+    assert archs[0]["supernet_loss"]["fair"][0] != archs[0]["supernet_loss"]["fair"][1]
+    assert [len(r["loss"]["tau_per_seed"]) for r in result["table"]] == [2, 2]
+    # size proxies: ranking by FLOPs / params alone, the bar a supernet has to clear
+    assert set(result["baselines"]) == {"flops", "params"}
+    t = result["target"]
+    assert t["default_sampler"] == "fair" and t["uniform_tau"] == result["table"][0]["loss"][
+        "kendall_tau"]
     assert result["data"]["augment"]["rotate"] > 0 and "digits_hard" in text
     png = plot_fidelity(result, tmp_path / "f.png")
     assert png.stat().st_size > 1000

@@ -127,3 +127,21 @@ def test_checkpoint_round_trip_and_corruption(trained_tiny, tmp_path):
         load_checkpoint(foreign)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_calibration_images_are_fixed_and_seen_through_the_training_augmentation():
+    from evo_nas.data import calibration_images, load_dataset
+
+    hard = load_dataset("digits_hard", seed=0)
+    a, b = calibration_images(hard, 50, seed=3), calibration_images(hard, 50, seed=3)
+    assert a.shape == (50, 1, 8, 8) and torch.equal(a, b)
+    # the same picks as the raw images, but shifted/rotated/noised like the training batches
+    pick = torch.randperm(len(hard.train), generator=torch.Generator().manual_seed(3))[:50]
+    raw = hard.train.x[pick]
+    assert not torch.allclose(a, raw)
+    assert (a - raw).std() > 0.3  # noise of sd 0.5 on top of rotations and shifts
+    plain = load_dataset("digits", seed=0)
+    assert plain.augment is None
+    pick = torch.randperm(len(plain.train), generator=torch.Generator().manual_seed(3))[:50]
+    assert torch.equal(calibration_images(plain, 50, seed=3), plain.train.x[pick])
+    assert len(calibration_images(plain, 10**6)) == len(plain.train)

@@ -41,8 +41,14 @@ class TrainConfig:
 
     ``sampler_options`` go to the sampler's constructor (e.g. ``{n: 4}`` for uniform,
     ``{mode: worstup, n_candidates: 4}`` for attentive); ``n_random`` reaches every sampler that
-    takes it. ``phases`` (progressive shrinking) replace ``epochs``/``lr`` when given. ``amp``
-    applies on CUDA only. ``state_path`` is where the training state is written after every epoch;
+    takes it. ``phases`` (progressive shrinking) replace ``epochs``/``lr`` when given.
+
+    ``amp`` (fp16 autocast, CUDA only) and ``channels_last`` (CPU only) are off on CUDA by
+    default for a measured reason: a supernet meets a new convolution shape at almost every
+    step, and on an H100 the first step on a new cifar sub-network shape took 9.2 s with fp16 +
+    channels-last, 2.5 s with fp16, 3.9 s with channels-last and 0.12 s in plain fp32 NCHW
+    (repeats: 20-28 ms; ``benchmarks/results/shapes_cuda.json``). Turn ``amp`` on to fine-tune
+    one fixed sub-network. ``state_path`` is where the training state is written after every epoch;
     with ``resume`` a run continues from it when it exists.
     """
 
@@ -58,7 +64,7 @@ class TrainConfig:
     seed: int = 0
     sampler_options: dict[str, Any] = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
-    amp: bool = True
+    amp: bool = False
     channels_last: bool = True
     state_path: str | None = None
     resume: bool = False
@@ -200,9 +206,10 @@ def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
     gen = torch.Generator().manual_seed(cfg.seed)
     is_cuda = str(device).startswith("cuda")
     use_amp = cfg.amp and is_cuda
-    # channels-last pays on CPU and with AMP, but DDP's gradient buckets expect the layout the
-    # gradients come in, so distributed runs keep the default layout
-    channels_last = cfg.channels_last and ctx.world_size == 1
+    # channels-last pays on CPU; on CUDA it makes every new sub-network shape cost seconds of
+    # cuDNN planning (see TrainConfig), and DDP's gradient buckets expect the layout the
+    # gradients come in, so CUDA and distributed runs keep the default layout
+    channels_last = cfg.channels_last and ctx.world_size == 1 and not is_cuda
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
