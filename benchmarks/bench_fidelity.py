@@ -1,9 +1,10 @@
 """Supernet ranking fidelity on the offline digits_hard setting: every sampler side by side.
 
-Trains K=14 sub-networks (log-spaced over the tiny preset's FLOPs range) stand-alone for 2 seeds
-each and one supernet per sampler at equal steps (same epochs, batches and 4 trained sub-networks
-per step), then ranks the sub-networks by validation cross-entropy and accuracy. Writes
-benchmarks/results/fidelity.json and fidelity.png. About 10-15 minutes on 2 CPU cores.
+Trains K=14 sub-networks (log-spaced over the tiny preset's FLOPs range) stand-alone for 3 seeds
+each (20 epochs) and two supernets per sampler from different seeds at equal steps (same epochs,
+batches and 4 trained sub-networks per step), then ranks the sub-networks by validation
+cross-entropy and accuracy, next to ranking them by FLOPs or parameters alone. Writes
+benchmarks/results/fidelity.json and fidelity.png. About 15-20 minutes on 2 CPU cores.
 
     .venv/bin/python benchmarks/bench_fidelity.py [--quick] [--jobs 2] [--out PATH]
 """
@@ -35,11 +36,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="architectures, stand-alone and supernet "
                     "seeds all derive from it (a replication uses another)")
     ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair")
+    ap.add_argument("--supernet-seeds", type=int, default=None,
+                    help="supernets per sampler (default 2)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     changes = {"n_jobs": args.jobs, "seed": args.seed}
     if args.samplers:
         changes["samplers"] = args.samplers.split(",")
+    if args.supernet_seeds:
+        changes["supernet_seeds"] = args.supernet_seeds
     cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)
     out = Path(args.out or RESULTS / ("fidelity_quick.json" if args.quick else "fidelity.json"))
     result = run_fidelity(cfg, log=print)

@@ -343,6 +343,9 @@ def _describe_data(cfg: FidelityConfig, data: Dataset) -> dict[str, Any]:
                     "images and a large validation split keep stand-alone accuracy far from "
                     "saturation (see noise_ceiling.standalone_acc_range), where architectures "
                     "differ by more than seed noise")
+    d["bn_calibration"] = (f"{cfg.calib_images} fixed training images drawn through the "
+                           "training augmentation (evo_nas.data.calibration_images), for "
+                           "supernet and stand-alone networks alike")
     return d
 
 

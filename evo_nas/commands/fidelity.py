@@ -22,7 +22,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke run (k=4, 1 epoch, 2 samplers): checks the pipeline in ~1 min")
     p.add_argument("--k", type=int, help="architectures, spread over the FLOPs range (default 14)")
-    p.add_argument("--seeds", type=int, help="stand-alone trainings per architecture (default 2)")
+    p.add_argument("--seeds", type=int, help="stand-alone trainings per architecture (default 3)")
+    p.add_argument("--supernet-seeds", type=int,
+                   help="supernets trained per sampler, from different seeds (default 2)")
     p.add_argument("--samplers", help="comma-separated, e.g. uniform,sandwich,fair,flops_bucket,"
                                       "attentive,attentive:worstup")
     p.add_argument("--supernet-epochs", type=int)
@@ -43,7 +45,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
-_FIELDS = {"k": "k", "seeds": "seeds", "supernet_epochs": "supernet_epochs",
+_FIELDS = {"k": "k", "seeds": "seeds", "supernet_seeds": "supernet_seeds",
+           "supernet_epochs": "supernet_epochs",
            "standalone_epochs": "standalone_epochs", "batch_size": "batch_size", "init": "init",
            "spacing": "spacing", "preset": "preset", "dataset": "dataset",
            "data_dir": "data_dir", "seed": "seed", "jobs": "n_jobs", "device": "device"}
