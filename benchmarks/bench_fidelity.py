@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="architectures, stand-alone and supernet "
                     "seeds all derive from it (a replication uses another)")
     ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair")
+    ap.add_argument("--spacing", default=None, choices=("log", "linear", "band"),
+                    help="band: K networks of similar FLOPs (+-15 %%), where size says little")
     ap.add_argument("--supernet-seeds", type=int, default=None,
                     help="supernets per sampler (default 2)")
     args = ap.parse_args()
@@ -43,6 +45,8 @@ def main() -> None:
     changes = {"n_jobs": args.jobs, "seed": args.seed}
     if args.samplers:
         changes["samplers"] = args.samplers.split(",")
+    if args.spacing:
+        changes["spacing"] = args.spacing
     if args.supernet_seeds:
         changes["supernet_seeds"] = args.supernet_seeds
     cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)

@@ -135,15 +135,21 @@ class FidelityConfig:
 
 
 # ---------------------------------------------------------------------- architectures
+SPACINGS = ("log", "linear", "band")
+BAND = 0.15  # half-width of the "band" spacing, relative to its centre
+
+
 def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | int | None = None,
                          cost: Callable[[dict[str, Any]], float] | None = None,
                          pool: int = 4000, spacing: str = "log") -> np.ndarray:
     """``k`` distinct canonical genomes whose FLOPs are spread between the smallest and largest
     sub-network: the nearest unused proposal to each of ``k`` targets evenly spaced in log-FLOPs
     (``spacing="log"``, where accuracy changes fastest, at the small end) or in FLOPs
-    (``"linear"``)."""
-    if spacing not in ("log", "linear"):
-        raise ConfigError(f"fidelity.spacing = {spacing!r}: choose 'log' or 'linear'")
+    (``"linear"``). ``"band"`` instead spaces the targets evenly within +-15 % of the
+    geometric middle of the range: networks of about one size, where FLOPs alone says little
+    about which is better and the supernet has to rank shapes, not sizes."""
+    if spacing not in SPACINGS:
+        raise ConfigError(f"fidelity.spacing = {spacing!r}: choose one of {list(SPACINGS)}")
     if k > space.cardinality():
         raise ConfigError(f"fidelity.k = {k}: space {space.name!r} holds only "
                           f"{space.cardinality()} architectures")
@@ -157,7 +163,10 @@ def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | 
         _, first = np.unique(X, axis=0, return_index=True)
         X = X[np.sort(first)]
     f = fb.flops(X)
-    if spacing == "log":
+    if spacing == "band":
+        mid = float(np.sqrt(f.min() * f.max()))
+        targets = np.linspace(mid * (1 - BAND), mid * (1 + BAND), k)
+    elif spacing == "log":
         targets = np.geomspace(f.min(), f.max(), k)
     else:
         targets = np.linspace(f.min(), f.max(), k)

@@ -44,6 +44,20 @@ def test_spread_covers_the_flops_range_with_distinct_architectures():
     assert np.all(steps > 0) and steps.max() / steps.min() < 1.6
 
 
+def test_band_spacing_picks_distinct_networks_of_about_one_size():
+    space = mobilenet_space("tiny")
+    cost = CostModel(space)
+    ends = cost([space.decode(space.smallest()), space.decode(space.largest())])["flops"]
+    mid = float(np.sqrt(ends[0] * ends[1]))
+    X = spread_architectures(space, 14, 0, spacing="band")
+    f = cost(space.decode_many(X))["flops"]
+    assert len({space.key(x) for x in X}) == 14
+    assert np.all(np.abs(f / mid - 1) <= 0.16) and np.all(np.diff(f) > 0)
+    assert f.max() / f.min() < 1.4  # versus ~18x for the log spread
+    with pytest.raises(ConfigError, match="fidelity.spacing = 'cubic'"):
+        spread_architectures(space, 14, 0, spacing="cubic")
+
+
 def test_k_larger_than_the_space_names_k():
     space = _two_arch_spec().space()
     assert space.cardinality() == 2

@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--init", choices=("fresh", "same"),
                    help="stand-alone initial weights: fresh (default) or the supernet's")
-    p.add_argument("--spacing", choices=("log", "linear"), help="FLOPs spacing of the K targets")
+    p.add_argument("--spacing", choices=("log", "linear", "band"),
+                   help="FLOPs spacing of the K targets: log (default) or linear over the whole "
+                        "range, or band: all within +-15 %% of the middle (similar sizes)")
     p.add_argument("--preset", help="search space preset (default tiny)")
     p.add_argument("--dataset", help="default digits_hard (offline); digits, mnist, cifar10, ...")
     p.add_argument("--data-dir", help="local folder of a torchvision dataset")
