@@ -38,6 +38,10 @@ def main() -> None:
     ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair")
     ap.add_argument("--spacing", default=None, choices=("log", "linear", "band"),
                     help="band: K networks of similar FLOPs (+-15 %%), where size says little")
+    ap.add_argument("--band", type=float, default=None,
+                    help="relative half-width of --spacing band (default 0.15)")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="stand-alone seeds per architecture (default 3)")
     ap.add_argument("--supernet-seeds", type=int, default=None,
                     help="supernets per sampler (default 2)")
     args = ap.parse_args()
@@ -47,6 +51,10 @@ def main() -> None:
         changes["samplers"] = args.samplers.split(",")
     if args.spacing:
         changes["spacing"] = args.spacing
+    if args.band:
+        changes["band"] = args.band
+    if args.seeds:
+        changes["seeds"] = args.seeds
     if args.supernet_seeds:
         changes["supernet_seeds"] = args.supernet_seeds
     cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)

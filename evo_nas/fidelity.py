@@ -73,6 +73,7 @@ class FidelityConfig:
     init: str = "fresh"
     calib_images: int = 400
     spacing: str = "log"
+    band: float = 0.15
     top_k: int = 4
     n_boot: int = 2000
     seed: int = 0
@@ -136,20 +137,22 @@ class FidelityConfig:
 
 # ---------------------------------------------------------------------- architectures
 SPACINGS = ("log", "linear", "band")
-BAND = 0.15  # half-width of the "band" spacing, relative to its centre
 
 
 def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | int | None = None,
                          cost: Callable[[dict[str, Any]], float] | None = None,
-                         pool: int = 4000, spacing: str = "log") -> np.ndarray:
+                         pool: int = 4000, spacing: str = "log", band: float = 0.15
+                         ) -> np.ndarray:
     """``k`` distinct canonical genomes whose FLOPs are spread between the smallest and largest
     sub-network: the nearest unused proposal to each of ``k`` targets evenly spaced in log-FLOPs
     (``spacing="log"``, where accuracy changes fastest, at the small end) or in FLOPs
-    (``"linear"``). ``"band"`` instead spaces the targets evenly within +-15 % of the
-    geometric middle of the range: networks of about one size, where FLOPs alone says little
+    (``"linear"``). ``"band"`` instead spaces the targets evenly within +-``band`` (relative) of
+    the geometric middle of the range: networks of about one size, where FLOPs alone says little
     about which is better and the supernet has to rank shapes, not sizes."""
     if spacing not in SPACINGS:
         raise ConfigError(f"fidelity.spacing = {spacing!r}: choose one of {list(SPACINGS)}")
+    if not 0.0 < band < 1.0:
+        raise ConfigError(f"fidelity.band = {band}: the relative half-width must lie in (0, 1)")
     if k > space.cardinality():
         raise ConfigError(f"fidelity.k = {k}: space {space.name!r} holds only "
                           f"{space.cardinality()} architectures")
@@ -165,7 +168,7 @@ def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | 
     f = fb.flops(X)
     if spacing == "band":
         mid = float(np.sqrt(f.min() * f.max()))
-        targets = np.linspace(mid * (1 - BAND), mid * (1 + BAND), k)
+        targets = np.linspace(mid * (1 - band), mid * (1 + band), k)
     elif spacing == "log":
         targets = np.geomspace(f.min(), f.max(), k)
     else:
@@ -377,7 +380,7 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     if data.in_channels != spec.in_channels:
         raise ConfigError(f"fidelity.preset {cfg.preset!r} takes {spec.in_channels}-channel "
                           f"images but dataset {cfg.dataset!r} has {data.in_channels}")
-    X = spread_architectures(space, cfg.k, cfg.seed, spacing=cfg.spacing)
+    X = spread_architectures(space, cfg.k, cfg.seed, spacing=cfg.spacing, band=cfg.band)
     configs = space.decode_many(X)
     costs = CostModel(space)(configs)
     init_state = None

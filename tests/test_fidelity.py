@@ -54,8 +54,13 @@ def test_band_spacing_picks_distinct_networks_of_about_one_size():
     assert len({space.key(x) for x in X}) == 14
     assert np.all(np.abs(f / mid - 1) <= 0.16) and np.all(np.diff(f) > 0)
     assert f.max() / f.min() < 1.4  # versus ~18x for the log spread
+    wide = cost(space.decode_many(spread_architectures(space, 14, 0, spacing="band",
+                                                       band=0.3)))["flops"]
+    assert np.abs(wide / mid - 1).max() > 0.2 and np.all(np.abs(wide / mid - 1) <= 0.31)
     with pytest.raises(ConfigError, match="fidelity.spacing = 'cubic'"):
         spread_architectures(space, 14, 0, spacing="cubic")
+    with pytest.raises(ConfigError, match="fidelity.band = 1.5"):
+        spread_architectures(space, 14, 0, spacing="band", band=1.5)
 
 
 def test_k_larger_than_the_space_names_k():

@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--spacing", choices=("log", "linear", "band"),
                    help="FLOPs spacing of the K targets: log (default) or linear over the whole "
                         "range, or band: all within +-15 %% of the middle (similar sizes)")
+    p.add_argument("--band", type=float, help="relative half-width of --spacing band "
+                                              "(default 0.15)")
     p.add_argument("--preset", help="search space preset (default tiny)")
     p.add_argument("--dataset", help="default digits_hard (offline); digits, mnist, cifar10, ...")
     p.add_argument("--data-dir", help="local folder of a torchvision dataset")
@@ -50,7 +52,7 @@ def register(subparsers: Any) -> None:
 _FIELDS = {"k": "k", "seeds": "seeds", "supernet_seeds": "supernet_seeds",
            "supernet_epochs": "supernet_epochs",
            "standalone_epochs": "standalone_epochs", "batch_size": "batch_size", "init": "init",
-           "spacing": "spacing", "preset": "preset", "dataset": "dataset",
+           "spacing": "spacing", "band": "band", "preset": "preset", "dataset": "dataset",
            "data_dir": "data_dir", "seed": "seed", "jobs": "n_jobs", "device": "device"}
 
 
