@@ -49,14 +49,8 @@ def main() -> None:
     changes = {"n_jobs": args.jobs, "seed": args.seed}
     if args.samplers:
         changes["samplers"] = args.samplers.split(",")
-    if args.spacing:
-        changes["spacing"] = args.spacing
-    if args.band:
-        changes["band"] = args.band
-    if args.seeds:
-        changes["seeds"] = args.seeds
-    if args.supernet_seeds:
-        changes["supernet_seeds"] = args.supernet_seeds
+    changes.update({f: getattr(args, f) for f in ("spacing", "band", "seeds", "supernet_seeds")
+                    if getattr(args, f) is not None})
     cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)
     out = Path(args.out or RESULTS / ("fidelity_quick.json" if args.quick else "fidelity.json"))
     result = run_fidelity(cfg, log=print)

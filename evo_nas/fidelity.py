@@ -235,26 +235,25 @@ def train_standalone(spec: Any, config: dict[str, Any], data: Dataset, epochs: i
 
 
 def _standalone_job(spec: Any, config: dict[str, Any], data: Dataset, cfg: FidelityConfig,
-                    seed: int, init_state: dict[str, torch.Tensor] | None) -> dict[str, float]:
+                    seed: int, init_state: dict[str, torch.Tensor] | None,
+                    calib: torch.Tensor) -> dict[str, float]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     model = train_standalone(spec, config, data, cfg.standalone_epochs, seed, cfg.batch_size,
                              cfg.lr, init_state=init_state, device=cfg.device)
-    calib = calibration_images(data, cfg.calib_images, cfg.seed)
     acc, loss = _score(model, config["res"], calib, data, cfg.device)
     return {"acc": acc, "loss": loss, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
 
 
 def _supernet_job(spec: Any, configs: list[dict[str, Any]], data: Dataset, cfg: FidelityConfig,
-                  sampler: str, seed: int) -> dict[str, Any]:
+                  sampler: str, seed: int, calib: torch.Tensor) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     net = Supernet(spec)
     log = train_supernet(net, data, cfg.train_config(sampler, seed), device=cfg.device)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    calib = calibration_images(data, cfg.calib_images, cfg.seed)
     scores = []
     for c in configs:
         net.set_active(c)
@@ -391,9 +390,11 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
         f"{cfg.k * cfg.seeds} stand-alone trainings and {len(cfg.samplers)} samplers x "
         f"{len(seeds)} supernet seeds")
-    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s, sd)
+    calib = calibration_images(data, cfg.calib_images, cfg.seed)  # the same for every network
+    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s, sd, calib)
             for s in cfg.samplers for sd in seeds]
-    jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1), init_state)
+    jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1), init_state,
+                                      calib)
              for c in configs for r in range(cfg.seeds)]
     out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)
     n_sup = len(cfg.samplers) * len(seeds)
@@ -420,8 +421,7 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
                          np.array([r["acc"] for r in runs]))}
         table.append(row)
     # zero-cost proxies: what ranking by size alone achieves (bigger = better)
-    baselines = {name: metrics(-costs[key], costs[key])
-                 for name, key in (("flops", "flops"), ("params", "params"))}
+    baselines = {key: metrics(-costs[key], costs[key]) for key in ("flops", "params")}
     uniform = next((r["loss"]["kendall_tau"] for r in table if r["sampler"] == "uniform"), None)
     best = max(table, key=lambda r: (r["loss"]["kendall_tau"], r["loss"]["tau_ci95"][0]))
     default = TrainConfig().sampler
