@@ -7,6 +7,10 @@ cross-entropy and accuracy, next to ranking them by FLOPs or parameters alone. W
 benchmarks/results/fidelity.json and fidelity.png. About 15-20 minutes on 2 CPU cores.
 
     .venv/bin/python benchmarks/bench_fidelity.py [--quick] [--jobs 2] [--out PATH]
+
+``--samplers uniform,uniform@2`` adds rows that train another number of sub-networks per step
+at the same compute; ``--reuse-standalone EARLIER.json`` takes the stand-alone half of an
+earlier study with the same settings, so added samplers cost only their supernets.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ def main() -> None:
                                                 "results/fidelity_quick.json with --quick)")
     ap.add_argument("--seed", type=int, default=0, help="architectures, stand-alone and supernet "
                     "seeds all derive from it (a replication uses another)")
-    ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair")
+    ap.add_argument("--samplers", default=None, help="comma-separated subset, e.g. uniform,fair; "
+                    "uniform@2: 2 sub-networks per step at the same compute")
     ap.add_argument("--spacing", default=None, choices=("log", "linear", "band"),
                     help="band: K networks of similar FLOPs (+-15 %%), where size says little")
     ap.add_argument("--band", type=float, default=None,
@@ -44,12 +49,16 @@ def main() -> None:
                     help="stand-alone seeds per architecture (default 3)")
     ap.add_argument("--supernet-seeds", type=int, default=None,
                     help="supernets per sampler (default 2)")
+    ap.add_argument("--reuse-standalone", default=None, metavar="JSON",
+                    help="stand-alone results of an earlier study with the same settings: "
+                         "train only the supernets")
     args = ap.parse_args()
     torch.set_num_threads(1)
     changes = {"n_jobs": args.jobs, "seed": args.seed}
     if args.samplers:
         changes["samplers"] = args.samplers.split(",")
-    changes.update({f: getattr(args, f) for f in ("spacing", "band", "seeds", "supernet_seeds")
+    changes.update({f: getattr(args, f) for f in ("spacing", "band", "seeds", "supernet_seeds",
+                                                  "reuse_standalone")
                     if getattr(args, f) is not None})
     cfg = (FidelityConfig.quick if args.quick else FidelityConfig)(**changes)
     out = Path(args.out or RESULTS / ("fidelity_quick.json" if args.quick else "fidelity.json"))

@@ -44,7 +44,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--sampler", help="fair (default), sandwich, uniform, flops_bucket, attentive")
+    p.add_argument("--sampler", help="uniform (default), fair, sandwich, flops_bucket, attentive")
     p.add_argument("--no-distill", dest="distill", action="store_false", default=None,
                    help="train every sub-network on the labels (no in-place distillation)")
     amp = p.add_mutually_exclusive_group()

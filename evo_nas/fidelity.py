@@ -10,10 +10,12 @@ The protocol (``evo-nas fidelity``, ``benchmarks/bench_fidelity.py``):
    re-calibration;
 4. compare the two rankings: Kendall tau and Spearman rho (scipy), top-k overlap, on validation
    cross-entropy (continuous, the primary figure) and on accuracy, with a bootstrap confidence
-   interval for tau that resamples architectures and, within each, stand-alone seeds.
+   interval for tau that resamples architectures and, within each, stand-alone seeds;
+5. set each sampler against uniform (SPOS) with a *paired* bootstrap of the tau difference
+   (:func:`bootstrap_tau_difference`; :func:`pooled_tau_difference` averages several studies).
 
-The agreement between two stand-alone seeds (the *noise ceiling*) is reported too: no supernet
-can rank better than stand-alone training agrees with itself.
+The agreement between two stand-alone seeds (the *noise ceiling*) is reported too: it says how
+far the stand-alone ranking, the reference every sampler is scored against, can be trusted.
 """
 
 from __future__ import annotations
@@ -43,12 +45,32 @@ from evo_nas.train import SAMPLERS, FlopsBuckets, TrainConfig, train_supernet
 __all__ = [
     "FidelityConfig",
     "bootstrap_tau",
+    "bootstrap_tau_difference",
+    "parse_sampler",
     "plot_fidelity",
+    "pooled_tau_difference",
     "rank_metrics",
     "run_fidelity",
     "spread_architectures",
     "train_standalone",
 ]
+
+
+def parse_sampler(spec: str) -> tuple[str, str, int | None]:
+    """``name[:mode][@N]`` -> (name, mode or "", N or None); e.g. ``attentive:worstup``,
+    ``uniform@2`` (2 sub-networks per step)."""
+    head, at, per = spec.partition("@")
+    name, _, mode = head.partition(":")
+    if not at:
+        return name, mode, None
+    try:
+        n = int(per)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"fidelity.samplers: {spec!r}: @{per} must be a positive whole "
+                          f"number of sub-networks per step")
+    return name, mode, n
 
 
 @dataclass
@@ -79,6 +101,7 @@ class FidelityConfig:
     seed: int = 0
     n_jobs: int = 2
     device: str = "cpu"
+    reuse_standalone: str | None = None
 
     @classmethod
     def quick(cls, **changes: Any) -> FidelityConfig:
@@ -101,38 +124,71 @@ class FidelityConfig:
             raise ConfigError(f"fidelity.init = {self.init!r}: choose 'fresh' or 'same'")
         if not self.samplers:
             raise ConfigError("fidelity.samplers: name at least one sampler")
+        if len(set(self.samplers)) != len(self.samplers):
+            raise ConfigError(f"fidelity.samplers = {self.samplers}: a sampler is named twice")
         for s in self.samplers:
-            name, _, mode = s.partition(":")
+            name, mode, per = parse_sampler(s)
             if name not in SAMPLERS:
                 raise ConfigError(f"fidelity.samplers: {s!r} is unknown, choose from "
-                                  f"{sorted(SAMPLERS)} (attentive:bestup / attentive:worstup)")
+                                  f"{sorted(SAMPLERS)} (attentive:bestup / attentive:worstup, "
+                                  f"@N for N sub-networks per step)")
             if mode and (name != "attentive" or mode not in ("bestup", "worstup")):
                 raise ConfigError(f"fidelity.samplers: {s!r}: only attentive takes a mode "
                                   f"(attentive:bestup or attentive:worstup)")
+            if per is not None:
+                fixed = (1 if self.distill else 0) + (0 if name == "uniform" else 1)
+                if name == "fair":
+                    raise ConfigError(f"fidelity.samplers: {s!r}: fair trains one sub-network "
+                                      f"per option of the widest gene, its count is not free")
+                if per <= fixed:
+                    raise ConfigError(f"fidelity.samplers: {s!r}: {name} needs more than {fixed} "
+                                      f"sub-networks per step (its fixed ones + 1 random)")
         if space is not None and self.k > space.cardinality():
             raise ConfigError(f"fidelity.k = {self.k}: space {space.name!r} holds only "
                               f"{space.cardinality()} architectures")
 
     def train_config(self, sampler: str, seed: int | None = None) -> TrainConfig:
-        """The supernet training of ``sampler``: equal steps and sub-networks per step for all.
+        """The supernet training of ``sampler``: equal sub-network passes for all.
 
         With distillation the largest network is trained every step; the sampler fills the other
-        ``subnets_per_step - 1`` slots (uniform: ``n``; sandwich/buckets/attentive: smallest +
-        ``n_random``; fair: its own ``k``, the space's largest option count).
+        slots (uniform: ``n_random``; sandwich/buckets/attentive: smallest + ``n_random``; fair:
+        its own ``k``, the space's largest option count). A plain name trains
+        ``subnets_per_step`` sub-networks per step for ``supernet_epochs``; ``name@N`` trains N
+        per step for ``supernet_epochs * subnets_per_step / N`` epochs (rounded), so fewer
+        sub-networks per step buy more optimiser steps at the same compute.
         """
-        name, _, mode = sampler.partition(":")
-        extra = self.subnets_per_step - (1 if self.distill else 0)
+        name, mode, per = parse_sampler(sampler)
+        epochs = self.supernet_epochs
+        if per is not None:
+            epochs = max(1, round(self.supernet_epochs * self.subnets_per_step / per))
+        extra = (per or self.subnets_per_step) - (1 if self.distill else 0)
         options: dict[str, Any] = {"mode": mode} if mode else {}
-        n_random = max(extra - 1, 1)
-        if name == "uniform":
-            options = {"n": max(extra, 1)}
-        return TrainConfig(epochs=self.supernet_epochs, batch_size=self.batch_size, lr=self.lr,
+        # uniform draws every slot at random; the others spend one on the smallest
+        n_random = max(extra, 1) if name == "uniform" else max(extra - 1, 1)
+        return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr,
                            sampler=name, n_random=n_random, distill=self.distill,
                            seed=self.seed if seed is None else seed, sampler_options=options)
 
     def supernet_seed_list(self) -> list[int]:
         """One training seed per supernet of a sampler (the first is ``seed`` itself)."""
         return [self.seed + j for j in range(self.supernet_seeds)]
+
+
+def default_sampler_spec(cfg: FidelityConfig, space: SearchSpace) -> str:
+    """The row of the study that is the library's default training (``TrainConfig()``): its
+    sampler, with ``@N`` when it trains another number of sub-networks per step."""
+    default = TrainConfig()
+    per = _subnets_per_step(default, space)
+    return default.sampler if per == cfg.subnets_per_step else f"{default.sampler}@{per}"
+
+
+def _subnets_per_step(tc: TrainConfig, space: SearchSpace) -> int:
+    """Sub-networks one training step of ``tc`` trains (the largest leads when distilling)."""
+    if tc.sampler == "uniform":
+        return tc.n_random + (1 if tc.distill else 0)
+    if tc.sampler == "fair":
+        return int(space.n_options.max()) + (1 if tc.distill else 0)
+    return 2 + tc.n_random  # largest + smallest + random picks
 
 
 # ---------------------------------------------------------------------- architectures
@@ -264,6 +320,38 @@ def _supernet_job(spec: Any, configs: list[dict[str, Any]], data: Dataset, cfg: 
             "final_train_loss": log[-1]["loss"]}
 
 
+# settings that decide the architectures and their stand-alone results
+_STANDALONE_KEYS = ("preset", "dataset", "data_dir", "k", "seeds", "standalone_epochs",
+                    "batch_size", "lr", "init", "calib_images", "spacing", "band", "seed")
+
+
+def _reused_standalone(cfg: FidelityConfig, X: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Stand-alone (loss, accuracy, seconds) of an earlier study with the same settings, so
+    another sampler can join it without retraining the K x seeds networks (most of the cost)."""
+    path = Path(cfg.reuse_standalone or "")
+    try:
+        prior = json.loads(path.read_text())
+        settings, archs = prior["settings"], prior["architectures"]
+    except FileNotFoundError:
+        raise ConfigError(f"fidelity.reuse_standalone = {str(path)!r}: no such file") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"fidelity.reuse_standalone = {str(path)!r}: not a fidelity result "
+                          f"JSON ({e})") from None
+    defaults = FidelityConfig()
+    for key in _STANDALONE_KEYS:
+        theirs = settings.get(key, getattr(defaults, key))
+        if theirs != getattr(cfg, key):
+            raise ConfigError(f"fidelity.reuse_standalone = {str(path)!r}: it was run with "
+                              f"{key} = {theirs!r}, this study has {key} = {getattr(cfg, key)!r}")
+    if [a["genome"] for a in archs] != X.tolist():
+        raise ConfigError(f"fidelity.reuse_standalone = {str(path)!r}: its architectures differ "
+                          f"from the ones these settings draw (the space changed?)")
+    return (np.array([a["standalone_loss"] for a in archs]),
+            np.array([a["standalone_acc"] for a in archs]),
+            float(prior.get("standalone_seconds", 0.0)))
+
+
 # ---------------------------------------------------------------------- statistics
 def _tau(a: np.ndarray, b: np.ndarray) -> float:
     t = stats.kendalltau(a, b).statistic
@@ -289,6 +377,54 @@ def bootstrap_tau(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray
         taus[b] = _tau(row[idx], sa[idx[:, None], seeds].mean(1))
     lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def _difference_replicates(supernet: np.ndarray, reference: np.ndarray, standalone: np.ndarray,
+                           n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    k, n = standalone.shape
+    d = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, k, k)
+        target = standalone[idx[:, None], rng.integers(0, n, (k, n))].mean(1)
+        d[b] = (_tau(supernet[rng.integers(0, len(supernet))][idx], target)
+                - _tau(reference[rng.integers(0, len(reference))][idx], target))
+    return d
+
+
+def _mean_tau(supernet: np.ndarray, standalone: np.ndarray) -> float:
+    return float(np.mean([_tau(row, standalone.mean(1)) for row in supernet]))
+
+
+def bootstrap_tau_difference(supernet: Sequence[float] | np.ndarray,
+                             reference: Sequence[float] | np.ndarray, standalone: np.ndarray,
+                             n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
+                             level: float = 0.95) -> tuple[float, float, float]:
+    """tau(``supernet``) - tau(``reference``) with a *paired* percentile bootstrap CI.
+
+    Both samplers are ranked against the same architectures and stand-alone seeds, so their
+    taus share most of their noise; each replicate resamples those once for both (and one
+    supernet of each). A CI above 0 says ``supernet`` ranks better beyond that noise. Returns
+    (mean difference, low, high)."""
+    return pooled_tau_difference([(supernet, reference, standalone)], n_boot, rng, level)
+
+
+def pooled_tau_difference(studies: Sequence[tuple[Any, Any, np.ndarray]], n_boot: int = 2000,
+                          rng: np.random.Generator | int | None = 0,
+                          level: float = 0.95) -> tuple[float, float, float]:
+    """The mean over independent studies (other data seeds, other architecture sets) of the
+    paired tau difference, each ``(supernet, reference, standalone)`` as in
+    :func:`bootstrap_tau_difference`; the CI averages one replicate of each study, so it narrows
+    as studies accumulate. Returns (mean difference, low, high)."""
+    rng = np.random.default_rng(rng)
+    diffs, reps = [], []
+    for supernet, reference, standalone in studies:
+        s = np.atleast_2d(np.asarray(supernet, dtype=float))
+        r = np.atleast_2d(np.asarray(reference, dtype=float))
+        sa = np.atleast_2d(np.asarray(standalone, dtype=float))
+        diffs.append(_mean_tau(s, sa) - _mean_tau(r, sa))
+        reps.append(_difference_replicates(s, r, sa, n_boot, rng))
+    lo, hi = np.quantile(np.mean(reps, axis=0), [(1 - level) / 2, (1 + level) / 2])
+    return float(np.mean(diffs)), float(lo), float(hi)
 
 
 def rank_metrics(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray, top_k: int,
@@ -387,20 +523,28 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
         torch.manual_seed(cfg.seed)
         init_state = Supernet(spec).state_dict()
     seeds = cfg.supernet_seed_list()
+    prior = _reused_standalone(cfg, X) if cfg.reuse_standalone else None
+    alone_msg = (f"stand-alone results of {cfg.k * cfg.seeds} trainings from "
+                 f"{cfg.reuse_standalone}" if prior else f"{cfg.k * cfg.seeds} stand-alone "
+                                                          f"trainings")
     say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
-        f"{cfg.k * cfg.seeds} stand-alone trainings and {len(cfg.samplers)} samplers x "
-        f"{len(seeds)} supernet seeds")
+        f"{alone_msg} and {len(cfg.samplers)} samplers x {len(seeds)} supernet seeds")
     calib = calibration_images(data, cfg.calib_images, cfg.seed)  # the same for every network
     jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s, sd, calib)
             for s in cfg.samplers for sd in seeds]
-    jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1), init_state,
-                                      calib)
-             for c in configs for r in range(cfg.seeds)]
+    if prior is None:
+        jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1),
+                                          init_state, calib)
+                 for c in configs for r in range(cfg.seeds)]
     out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)
     n_sup = len(cfg.samplers) * len(seeds)
     sup, alone = out[:n_sup], out[n_sup:]
-    sa_loss = np.array([a["loss"] for a in alone]).reshape(cfg.k, cfg.seeds)
-    sa_acc = np.array([a["acc"] for a in alone]).reshape(cfg.k, cfg.seeds)
+    if prior is None:
+        sa_loss = np.array([a["loss"] for a in alone]).reshape(cfg.k, cfg.seeds)
+        sa_acc = np.array([a["acc"] for a in alone]).reshape(cfg.k, cfg.seeds)
+        sa_seconds = round(sum(a["seconds"] for a in alone), 1)
+    else:
+        sa_loss, sa_acc, sa_seconds = prior
     # per sampler: (supernet seeds, k) arrays of loss and accuracy
     by_sampler = {name: sup[i * len(seeds):(i + 1) * len(seeds)]
                   for i, name in enumerate(cfg.samplers)}
@@ -411,8 +555,10 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
 
     table = []
     for name, runs in by_sampler.items():
+        tc = cfg.train_config(name)
         row = {"sampler": name,
-               "subnets_per_step": cfg.subnets_per_step,
+               "subnets_per_step": _subnets_per_step(tc, space),
+               "supernet_epochs": tc.epochs,
                "supernet_seeds": seeds,
                "train_seconds": round(float(np.median([r["train_seconds"] for r in runs])), 1),
                "train_cpu_seconds": round(float(np.median([r["train_cpu_seconds"]
@@ -420,19 +566,31 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
                **metrics(np.array([r["loss"] for r in runs]),
                          np.array([r["acc"] for r in runs]))}
         table.append(row)
+    runs_of = {name: np.array([r["loss"] for r in runs]) for name, runs in by_sampler.items()}
+    if "uniform" in runs_of:  # each sampler against SPOS uniform, paired over the same data
+        for row in table:
+            if row["sampler"] != "uniform":
+                d, lo, hi = bootstrap_tau_difference(runs_of[row["sampler"]], runs_of["uniform"],
+                                                     sa_loss, cfg.n_boot, cfg.seed)
+                row["loss"]["tau_minus_uniform"] = d
+                row["loss"]["tau_minus_uniform_ci95"] = [lo, hi]
     # zero-cost proxies: what ranking by size alone achieves (bigger = better)
     baselines = {key: metrics(-costs[key], costs[key]) for key in ("flops", "params")}
     uniform = next((r["loss"]["kendall_tau"] for r in table if r["sampler"] == "uniform"), None)
     best = max(table, key=lambda r: (r["loss"]["kendall_tau"], r["loss"]["tau_ci95"][0]))
-    default = TrainConfig().sampler
+    default = default_sampler_spec(cfg, space)
     target = None
     drow = next((r for r in table if r["sampler"] == default), None)
     if drow is not None:
+        diff_ci = drow["loss"].get("tau_minus_uniform_ci95")
         target = {"default_sampler": default, "tau": drow["loss"]["kendall_tau"],
                   "tau_ci95": drow["loss"]["tau_ci95"], "uniform_tau": uniform,
                   "tau_at_least_0.8": drow["loss"]["kendall_tau"] >= 0.8,
                   "ci_low_above_uniform_tau": (drow["loss"]["tau_ci95"][0] > uniform
-                                               if uniform is not None else None)}
+                                               if uniform is not None else None),
+                  # the paired test: is the default better than uniform beyond noise?
+                  "tau_minus_uniform_ci95": diff_ci,
+                  "beats_uniform": diff_ci[0] > 0 if diff_ci is not None else None}
     archs = []
     for i, c in enumerate(configs):
         archs.append({"genome": X[i].tolist(), "config": c,
@@ -463,7 +621,10 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
         "baselines": baselines,
         "best_by_loss_tau": best["sampler"],
         "target": target,
-        "standalone_seconds": round(sum(a["seconds"] for a in alone), 1),
+        "standalone_seconds": sa_seconds,
+        # where the stand-alone results came from: trained here, or read from an earlier study
+        "standalone_reused_from": (Path(cfg.reuse_standalone).name if cfg.reuse_standalone
+                                   else None),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         # CPU seconds of all training/scoring jobs: what the study costs on dedicated cores
         # (about cpu_seconds / n_jobs of wall time), whatever else shared the machine
@@ -501,12 +662,19 @@ def format_table(result: dict[str, Any]) -> str:
                      f"{nc['acc_tau_between_seeds']:.3f}"
                      + (f"; half the seeds vs the other half tau(loss) {half:.3f}"
                         if half is not None else ""))
+    diffs = [(r["sampler"], r["loss"]) for r in result["table"]
+             if "tau_minus_uniform" in r["loss"]]
+    if diffs:
+        lines.append("tau(loss) minus uniform's, paired 95 % CI: " + "; ".join(
+            f"{n} {m['tau_minus_uniform']:+.3f} [{m['tau_minus_uniform_ci95'][0]:+.2f}, "
+            f"{m['tau_minus_uniform_ci95'][1]:+.2f}]" for n, m in diffs))
     t = result.get("target")
     if t:
+        against = ("it is the uniform baseline" if t["default_sampler"] == "uniform" else
+                   f"CI low {t['tau_ci95'][0]:.3f} vs uniform tau "
+                   + (f"{t['uniform_tau']:.3f}" if t["uniform_tau"] is not None else "n/a"))
         lines.append(f"default sampler {t['default_sampler']}: tau {t['tau']:.3f} "
-                     f"(target 0.8: {'met' if t['tau_at_least_0.8'] else 'NOT met'}), CI low "
-                     f"{t['tau_ci95'][0]:.3f} vs uniform tau "
-                     + (f"{t['uniform_tau']:.3f}" if t["uniform_tau"] is not None else "n/a"))
+                     f"(target 0.8: {'met' if t['tau_at_least_0.8'] else 'NOT met'}); {against}")
     return "\n".join(lines)
 
 

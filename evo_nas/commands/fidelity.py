@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--supernet-seeds", type=int,
                    help="supernets trained per sampler, from different seeds (default 2)")
     p.add_argument("--samplers", help="comma-separated, e.g. uniform,sandwich,fair,flops_bucket,"
-                                      "attentive,attentive:worstup")
+                                      "attentive,attentive:worstup; NAME@N trains N sub-networks "
+                                      "per step at the same compute (uniform@2)")
     p.add_argument("--supernet-epochs", type=int)
     p.add_argument("--standalone-epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -37,6 +38,9 @@ def register(subparsers: Any) -> None:
                         "range, or band: all within +-15 %% of the middle (similar sizes)")
     p.add_argument("--band", type=float, help="relative half-width of --spacing band "
                                               "(default 0.15)")
+    p.add_argument("--reuse-standalone", metavar="JSON",
+                   help="take the stand-alone results of an earlier study with the same "
+                        "settings and train only the supernets (adds samplers cheaply)")
     p.add_argument("--preset", help="search space preset (default tiny)")
     p.add_argument("--dataset", help="default digits_hard (offline); digits, mnist, cifar10, ...")
     p.add_argument("--data-dir", help="local folder of a torchvision dataset")
@@ -53,7 +57,8 @@ _FIELDS = {"k": "k", "seeds": "seeds", "supernet_seeds": "supernet_seeds",
            "supernet_epochs": "supernet_epochs",
            "standalone_epochs": "standalone_epochs", "batch_size": "batch_size", "init": "init",
            "spacing": "spacing", "band": "band", "preset": "preset", "dataset": "dataset",
-           "data_dir": "data_dir", "seed": "seed", "jobs": "n_jobs", "device": "device"}
+           "data_dir": "data_dir", "seed": "seed", "jobs": "n_jobs", "device": "device",
+           "reuse_standalone": "reuse_standalone"}
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
