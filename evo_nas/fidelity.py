@@ -174,7 +174,7 @@ class FidelityConfig:
         return [self.seed + j for j in range(self.supernet_seeds)]
 
 
-def default_sampler_spec(cfg: FidelityConfig, space: SearchSpace) -> str:
+def _default_sampler_spec(cfg: FidelityConfig, space: SearchSpace) -> str:
     """The row of the study that is the library's default training (``TrainConfig()``): its
     sampler, with ``@N`` when it trains another number of sub-networks per step."""
     default = TrainConfig()
@@ -578,7 +578,7 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     baselines = {key: metrics(-costs[key], costs[key]) for key in ("flops", "params")}
     uniform = next((r["loss"]["kendall_tau"] for r in table if r["sampler"] == "uniform"), None)
     best = max(table, key=lambda r: (r["loss"]["kendall_tau"], r["loss"]["tau_ci95"][0]))
-    default = default_sampler_spec(cfg, space)
+    default = _default_sampler_spec(cfg, space)
     target = None
     drow = next((r for r in table if r["sampler"] == default), None)
     if drow is not None:
