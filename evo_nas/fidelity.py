@@ -136,7 +136,7 @@ class FidelityConfig:
                 raise ConfigError(f"fidelity.samplers: {s!r}: only attentive takes a mode "
                                   f"(attentive:bestup or attentive:worstup)")
             if per is not None:
-                fixed = (1 if self.distill else 0) + (0 if name == "uniform" else 1)
+                fixed = _fixed_subnets(name, self.distill)
                 if name == "fair":
                     raise ConfigError(f"fidelity.samplers: {s!r}: fair trains one sub-network "
                                       f"per option of the widest gene, its count is not free")
@@ -161,10 +161,8 @@ class FidelityConfig:
         epochs = self.supernet_epochs
         if per is not None:
             epochs = max(1, round(self.supernet_epochs * self.subnets_per_step / per))
-        extra = (per or self.subnets_per_step) - (1 if self.distill else 0)
         options: dict[str, Any] = {"mode": mode} if mode else {}
-        # uniform draws every slot at random; the others spend one on the smallest
-        n_random = max(extra, 1) if name == "uniform" else max(extra - 1, 1)
+        n_random = max((per or self.subnets_per_step) - _fixed_subnets(name, self.distill), 1)
         return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.lr,
                            sampler=name, n_random=n_random, distill=self.distill,
                            seed=self.seed if seed is None else seed, sampler_options=options)
@@ -182,13 +180,19 @@ def _default_sampler_spec(cfg: FidelityConfig, space: SearchSpace) -> str:
     return default.sampler if per == cfg.subnets_per_step else f"{default.sampler}@{per}"
 
 
+def _fixed_subnets(sampler: str, distill: bool) -> int:
+    """Sub-networks a step trains beside the random picks: the largest (the trainer adds it as
+    teacher when distilling), and for sandwich / flops_bucket / attentive always the largest and
+    the smallest."""
+    if sampler in ("uniform", "fair"):
+        return 1 if distill else 0
+    return 2
+
+
 def _subnets_per_step(tc: TrainConfig, space: SearchSpace) -> int:
-    """Sub-networks one training step of ``tc`` trains (the largest leads when distilling)."""
-    if tc.sampler == "uniform":
-        return tc.n_random + (1 if tc.distill else 0)
-    if tc.sampler == "fair":
-        return int(space.n_options.max()) + (1 if tc.distill else 0)
-    return 2 + tc.n_random  # largest + smallest + random picks
+    """Sub-networks one training step of ``tc`` trains."""
+    random = int(space.n_options.max()) if tc.sampler == "fair" else tc.n_random
+    return _fixed_subnets(tc.sampler, tc.distill) + random
 
 
 # ---------------------------------------------------------------------- architectures
@@ -358,6 +362,21 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(t) if np.isfinite(t) else 0.0
 
 
+def _tau_replicates(scores: Sequence[np.ndarray], standalone: np.ndarray, n_boot: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, len(scores)) bootstrap taus. Each replicate resamples architectures and, within
+    each, stand-alone seeds once for all score sets (paired), then picks one supernet (row) of
+    each (supernet seeds, k) score set."""
+    k, n = standalone.shape
+    taus = np.empty((n_boot, len(scores)))
+    for b in range(n_boot):
+        idx = rng.integers(0, k, k)
+        target = standalone[idx[:, None], rng.integers(0, n, (k, n))].mean(1)
+        for j, s in enumerate(scores):
+            taus[b, j] = _tau(s[rng.integers(0, len(s))][idx], target)
+    return taus
+
+
 def bootstrap_tau(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray,
                   n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
                   level: float = 0.95) -> tuple[float, float]:
@@ -365,30 +384,11 @@ def bootstrap_tau(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray
     ``standalone`` (k, seeds). ``supernet`` is (k,) or (supernet seeds, k): each replicate
     resamples architectures, stand-alone seeds within each, and which supernet was trained, so
     the interval covers all three sources of noise."""
-    rng = np.random.default_rng(rng)
     s = np.atleast_2d(np.asarray(supernet, dtype=float))
     sa = np.atleast_2d(np.asarray(standalone, dtype=float))
-    k, n = sa.shape
-    taus = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, k, k)
-        seeds = rng.integers(0, n, (k, n))
-        row = s[rng.integers(0, len(s))]
-        taus[b] = _tau(row[idx], sa[idx[:, None], seeds].mean(1))
+    taus = _tau_replicates([s], sa, n_boot, np.random.default_rng(rng))[:, 0]
     lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
-
-
-def _difference_replicates(supernet: np.ndarray, reference: np.ndarray, standalone: np.ndarray,
-                           n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    k, n = standalone.shape
-    d = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, k, k)
-        target = standalone[idx[:, None], rng.integers(0, n, (k, n))].mean(1)
-        d[b] = (_tau(supernet[rng.integers(0, len(supernet))][idx], target)
-                - _tau(reference[rng.integers(0, len(reference))][idx], target))
-    return d
 
 
 def _mean_tau(supernet: np.ndarray, standalone: np.ndarray) -> float:
@@ -422,7 +422,8 @@ def pooled_tau_difference(studies: Sequence[tuple[Any, Any, np.ndarray]], n_boot
         r = np.atleast_2d(np.asarray(reference, dtype=float))
         sa = np.atleast_2d(np.asarray(standalone, dtype=float))
         diffs.append(_mean_tau(s, sa) - _mean_tau(r, sa))
-        reps.append(_difference_replicates(s, r, sa, n_boot, rng))
+        taus = _tau_replicates([s, r], sa, n_boot, rng)
+        reps.append(taus[:, 0] - taus[:, 1])
     lo, hi = np.quantile(np.mean(reps, axis=0), [(1 - level) / 2, (1 + level) / 2])
     return float(np.mean(diffs)), float(lo), float(hi)
 
@@ -545,9 +546,11 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
         sa_seconds = round(sum(a["seconds"] for a in alone), 1)
     else:
         sa_loss, sa_acc, sa_seconds = prior
-    # per sampler: (supernet seeds, k) arrays of loss and accuracy
     by_sampler = {name: sup[i * len(seeds):(i + 1) * len(seeds)]
                   for i, name in enumerate(cfg.samplers)}
+    # per sampler: (supernet seeds, k) arrays of loss and accuracy
+    loss_of = {n: np.array([r["loss"] for r in runs]) for n, runs in by_sampler.items()}
+    acc_of = {n: np.array([r["acc"] for r in runs]) for n, runs in by_sampler.items()}
 
     def metrics(loss: np.ndarray, acc: np.ndarray) -> dict[str, Any]:
         return {"loss": rank_metrics(loss, sa_loss, cfg.top_k, cfg.n_boot, cfg.seed),
@@ -563,14 +566,12 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
                "train_seconds": round(float(np.median([r["train_seconds"] for r in runs])), 1),
                "train_cpu_seconds": round(float(np.median([r["train_cpu_seconds"]
                                                            for r in runs])), 1),
-               **metrics(np.array([r["loss"] for r in runs]),
-                         np.array([r["acc"] for r in runs]))}
+               **metrics(loss_of[name], acc_of[name])}
         table.append(row)
-    runs_of = {name: np.array([r["loss"] for r in runs]) for name, runs in by_sampler.items()}
-    if "uniform" in runs_of:  # each sampler against SPOS uniform, paired over the same data
+    if "uniform" in loss_of:  # each sampler against SPOS uniform, paired over the same data
         for row in table:
             if row["sampler"] != "uniform":
-                d, lo, hi = bootstrap_tau_difference(runs_of[row["sampler"]], runs_of["uniform"],
+                d, lo, hi = bootstrap_tau_difference(loss_of[row["sampler"]], loss_of["uniform"],
                                                      sa_loss, cfg.n_boot, cfg.seed)
                 row["loss"]["tau_minus_uniform"] = d
                 row["loss"]["tau_minus_uniform_ci95"] = [lo, hi]
@@ -597,10 +598,8 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
                       "mflops": float(costs["flops"][i]), "mparams": float(costs["params"][i]),
                       "standalone_loss": sa_loss[i].tolist(),
                       "standalone_acc": sa_acc[i].tolist(),
-                      "supernet_loss": {n: [r["loss"][i] for r in runs]
-                                        for n, runs in by_sampler.items()},
-                      "supernet_acc": {n: [r["acc"][i] for r in runs]
-                                       for n, runs in by_sampler.items()}})
+                      "supernet_loss": {n: v[:, i].tolist() for n, v in loss_of.items()},
+                      "supernet_acc": {n: v[:, i].tolist() for n, v in acc_of.items()}})
     return {
         "benchmark": "supernet ranking fidelity",
         "settings": asdict(cfg),

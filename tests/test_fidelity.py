@@ -104,6 +104,10 @@ def test_equal_steps_and_sub_networks_per_step_for_every_sampler():
     two, five = cfg.train_config("uniform@2"), cfg.train_config("sandwich@5")
     assert (two.sampler, two.n_random, two.epochs) == ("uniform", 1, 2 * cfg.supernet_epochs)
     assert (five.n_random, five.epochs) == (3, round(cfg.supernet_epochs * 4 / 5))
+    # without distillation sandwich still leads with largest + smallest: 2 random, not 3
+    plain = FidelityConfig(subnets_per_step=4, distill=False)
+    assert plain.train_config("sandwich").n_random == 2
+    assert plain.train_config("uniform").n_random == 4
 
 
 def test_rank_metrics_on_known_rankings():
