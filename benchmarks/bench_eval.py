@@ -67,7 +67,7 @@ def main() -> None:
     @torch.no_grad()
     def through_extracted(config):
         sub = net.extract(config).to(args.device)
-        calib, evals = acc.inputs(config["res"])
+        calib, evals = acc.inputs(config)
         recalibrate_bn(sub, calib)
         sub.eval()
         correct = sum(int((sub(x).argmax(1) == y.to(args.device)).sum())

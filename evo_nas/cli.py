@@ -25,15 +25,34 @@ def _budget(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"budget {text!r}: {value!r} is not a number") from None
 
 
+def _options(text: str) -> dict[str, Any]:
+    """``C=8,N=1`` -> {"C": 8, "N": 1} (values parsed as YAML scalars: ints, floats, bools)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"supernet option {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML run config (see README)")
     p.add_argument("--name", help="run name: outputs go to <runs-dir>/<name>/")
     p.add_argument("--runs-dir", help="parent folder of run directories (default: runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--preset", help="search space preset: tiny (default), cifar, imagenet")
-    p.add_argument("--dataset", help="digits (default, bundled), mnist, fashion_mnist, cifar10")
+    p.add_argument("--preset", help="supernet preset: tiny (default), cifar, imagenet "
+                   "(elastic MobileNetV3), nb201 (NAS-Bench-201 cells)")
+    p.add_argument("--supernet", type=_options, metavar="K=V,...",
+                   help="options of the preset's supernet, e.g. C=8,N=1 for nb201")
+    p.add_argument("--dataset", help="digits (default, bundled), mnist, fashion_mnist, cifar10, "
+                   "npz (your own arrays: --data-path)")
     p.add_argument("--data-dir", help="local folder holding the torchvision dataset")
+    p.add_argument("--data-path", metavar="FILE", help="the .npz file of --dataset npz "
+                   "(train_images, train_labels, optional test_images, test_labels; uint8)")
     p.add_argument("--download", action="store_true", default=None,
                    help="allow torchvision to download the dataset into --data-dir")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -108,7 +127,8 @@ def _command_modules() -> list[Any]:
 # argparse destination -> dotted config path
 _OVERRIDES = {
     "name": "name", "runs_dir": "runs_dir", "seed": "seed", "device": "device",
-    "preset": "preset", "dataset": "data.dataset", "data_dir": "data.data_dir",
+    "preset": "preset", "supernet": "supernet", "dataset": "data.dataset",
+    "data_dir": "data.data_dir", "data_path": "data.path",
     "download": "data.download", "epochs": "train.epochs", "batch_size": "train.batch_size",
     "lr": "train.lr", "sampler": "train.sampler", "distill": "train.distill",
     "amp": "train.amp", "state_path": "train.state_path", "resume": "train.resume",

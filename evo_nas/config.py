@@ -31,6 +31,7 @@ class DataConfig:
     download: bool = False
     val_fraction: float = 0.2
     max_train: int | None = None
+    path: str | None = None  # the .npz file of dataset "npz" (see evo_nas.data.load_npz)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RunConfig:
     name: str = "run"
     seed: int = 0
     preset: str = "tiny"
+    supernet: dict[str, Any] = field(default_factory=dict)  # options of the preset (nb201: C, N)
     device: str = "cpu"
     runs_dir: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
@@ -84,10 +86,8 @@ class RunConfig:
     def validate(self) -> RunConfig:
         from evo_nas.algorithms import ALGORITHMS
         from evo_nas.data import DATASETS
-        from evo_nas.spaces import PRESETS
 
-        if self.preset not in PRESETS:
-            raise ConfigError(_choose("preset", self.preset, PRESETS))
+        net = self.build_supernet()  # unknown presets and supernet options fail here
         if self.data.dataset not in DATASETS:
             raise ConfigError(_choose("data.dataset", self.data.dataset, DATASETS))
         if self.search.algorithm not in ALGORITHMS:
@@ -104,9 +104,9 @@ class RunConfig:
             raise ConfigError("search.objectives: at least one objective is needed")
         if len(set(self.search.objectives)) != len(self.search.objectives):
             raise ConfigError(f"search.objectives = {self.search.objectives}: repeated name")
-        channels = {"cifar10": 3}.get(self.data.dataset, 1)
-        if PRESETS[self.preset].in_channels != channels:
-            raise ConfigError(f"preset = {self.preset!r} takes {PRESETS[self.preset].in_channels}"
+        channels = self._data_channels()
+        if net.in_channels != channels:
+            raise ConfigError(f"preset = {self.preset!r} takes {net.in_channels}"
                               f"-channel images but data.dataset = {self.data.dataset!r} has "
                               f"{channels}")
         for k, v in self.search.budgets.items():
@@ -123,12 +123,26 @@ class RunConfig:
 
         from evo_nas.algorithms import build_algorithm
 
-        space = PRESETS[self.preset].space()
+        space = net.space
         build_algorithm(self.search.algorithm, SimpleNamespace(space=space),
                         self.search.pop_size, **self.search.options)  # bad options fail now
         self.train.validate(space)  # phases checked against the space
         self._validate_latency()
         return self
+
+    def build_supernet(self) -> Any:
+        """An untrained supernet of ``preset`` with the ``supernet`` options (torch seeded by
+        ``train.seed``, so the initial weights follow the run's seed rule)."""
+        import torch
+
+        from evo_nas.nn.protocol import supernet_from_preset
+
+        with torch.random.fork_rng():
+            torch.manual_seed(self.train.seed)
+            try:
+                return supernet_from_preset(self.preset, **self.supernet)
+            except TypeError as e:
+                raise ConfigError(f"supernet = {self.supernet}: {e}") from None
 
     def _validate_latency(self) -> None:
         from evo_nas.latency.measure import BACKENDS, STATS
@@ -143,6 +157,24 @@ class RunConfig:
                 raise ConfigError(f"latency.{name} = {getattr(lat, name)}: must be >= 1")
         if lat.table is not None and not Path(lat.table).is_file():
             raise ConfigError(f"latency.table = {lat.table!r}: file does not exist")
+
+
+    def _data_channels(self) -> int:
+        """Channels of the configured images; for ``npz`` read from the file, so a wrong
+        ``data.path`` or a preset/channel mismatch fails before any training."""
+        d = self.data
+        if d.dataset != "npz":
+            if d.path is not None:
+                raise ConfigError(f"data.path = {d.path!r} is read only by data.dataset = 'npz', "
+                                  f"not {d.dataset!r}")
+            return {"cifar10": 3}.get(d.dataset, 1)
+        if d.path is None:
+            raise ConfigError("data.path: data.dataset = 'npz' needs the .npz file (--data-path)")
+        if not Path(d.path).is_file():
+            raise ConfigError(f"data.path = {d.path!r}: file does not exist")
+        from evo_nas.data import npz_channels
+
+        return npz_channels(d.path)
 
 
 def _choose(path: str, value: Any, options) -> str:

@@ -14,7 +14,7 @@ independently from real output shapes, which the tests use to check the analytic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +24,8 @@ from evo_nas.errors import GenomeError
 from evo_nas.space import SearchSpace
 from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, conv_out, make_divisible, spec_of
 
-__all__ = ["layout_costs", "flops", "params", "CostModel", "GenomeCosts", "count_with_hooks"]
+__all__ = ["layout_costs", "flops", "params", "CostModel", "GenomeCosts", "MobileNetCosts",
+           "cost_function", "count_with_hooks"]
 
 
 def layout_costs(lay: NetLayout) -> tuple[int, int]:
@@ -75,6 +76,31 @@ def params(spec: MobileNetSpec, config: Mapping[str, Any]) -> int:
     return layout_costs(_layout(spec, config))[1]
 
 
+class MobileNetCosts:
+    """``config -> (MACs, params)`` of a MobileNet spec (picklable; configs are trusted)."""
+
+    def __init__(self, spec: MobileNetSpec) -> None:
+        self.spec = spec
+
+    def __call__(self, config: Mapping[str, Any]) -> tuple[int, int]:
+        try:
+            return layout_costs(self.spec.layout(dict(config)))
+        except KeyError as e:
+            raise GenomeError(f"architecture config lacks gene {e.args[0]!r}") from None
+
+
+def cost_function(space: SearchSpace) -> Callable[[Mapping[str, Any]], tuple[int, int]]:
+    """The exact ``config -> (MACs, params)`` function of a space's extracted sub-networks.
+
+    A space carries it in ``meta['costs']`` (a picklable callable, so worker processes get it);
+    MobileNet spaces derive it from their spec.
+    """
+    fn = space.meta.get("costs")
+    if fn is not None:
+        return fn
+    return MobileNetCosts(spec_of(space))
+
+
 class CostModel:
     """Vectorised analytic costs for pymoo problems: MFLOPs (MACs / 1e6) and params / 1e6.
 
@@ -87,7 +113,7 @@ class CostModel:
 
     def __init__(self, space: SearchSpace, cache_size: int = 100_000) -> None:
         self.space = space
-        self.spec = spec_of(space)
+        self.cost_fn = cost_function(space)
         self.cache_size = cache_size
         self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
 
@@ -97,10 +123,7 @@ class CostModel:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        try:
-            macs, n = layout_costs(self.spec.layout(dict(config)))
-        except KeyError as e:
-            raise GenomeError(f"architecture config lacks gene {e.args[0]!r}") from None
+        macs, n = self.cost_fn(config)
         out = (macs / 1e6, n / 1e6)
         if len(self._cache) >= self.cache_size:
             self._cache.clear()

@@ -4,13 +4,16 @@ The bundled scikit-learn digits (1,797 8x8 images) are the offline default; ``di
 harder offline variant for measuring ranking fidelity (see :func:`load_digits_hard`). MNIST,
 FashionMNIST and CIFAR-10 come through torchvision from a local folder; nothing downloads unless
 asked. CIFAR-10 carries the standard augmentation (random crop with 4-pixel padding + horizontal
-flip), which the trainer applies per batch on tensors (:class:`Augment`).
+flip), which the trainer applies per batch on tensors (:class:`Augment`). ``npz`` reads a user's
+own uint8 images from an ``.npz`` file (:func:`load_npz`), validated key by key.
 Everything is held as float tensors because these sets are small and supernet evaluation reads
 the same images many times (re-calibration + validation for every architecture).
 """
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +24,8 @@ from sklearn.model_selection import train_test_split
 
 from evo_nas.errors import DataError
 
-__all__ = ["Augment", "Split", "Dataset", "load_dataset", "load_digits_hard", "DATASETS",
-           "batches", "calibration_images"]
+__all__ = ["Augment", "Split", "Dataset", "load_dataset", "load_digits_hard", "load_npz",
+           "npz_channels", "DATASETS", "batches", "calibration_images"]
 
 # What torchvision expects below --data-dir, for the error message when it is missing.
 _EXPECTED = {
@@ -30,7 +33,7 @@ _EXPECTED = {
     "fashion_mnist": "FashionMNIST/raw/{train,t10k}-images-idx3-ubyte (+ labels)",
     "cifar10": "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
 }
-DATASETS = ("digits", "digits_hard", *_EXPECTED)
+DATASETS = ("digits", "digits_hard", *_EXPECTED, "npz")
 
 
 @dataclass
@@ -227,14 +230,176 @@ def _torchvision(name: str, data_dir: Path, download: bool, seed: int, val_fract
     return ds
 
 
+# The keys of an ``npz`` dataset file; the test pair is optional but goes together.
+NPZ_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+_NPZ_TEST_FRACTION = 0.2  # carved from train, as digits does, when the file has no test arrays
+_COLOUR_AUGMENT_MIN_SIZE = 24  # CIFAR-style crop+flip only makes sense on real-size photos
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:
+    """The archive at ``path``, checked to be a zip before numpy sees it, because numpy would
+    otherwise try (and, with ``allow_pickle=False``, refuse) to unpickle any other file."""
+    p = Path(path)
+    if not p.is_file():
+        what = "is a directory, not a file" if p.is_dir() else "does not exist"
+        raise DataError(f"data path {str(p)!r} {what} (dataset 'npz' reads an .npz file)")
+    with p.open("rb") as f:
+        head = f.read(2)
+    if head != b"PK":
+        raise DataError(f"data path {str(p)!r} is not an .npz archive (no zip header); save it "
+                        "with numpy.savez(path, train_images=..., train_labels=...)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"data path {str(p)!r} is a corrupt .npz archive: {_first_line(e)}"
+                        ) from None
+
+
+def _npz_get(archive: np.lib.npyio.NpzFile, key: str, path: str | Path) -> np.ndarray:
+    try:
+        return archive[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{key} in {str(path)!r} cannot be read (corrupt, or a pickled object "
+                        f"array): {_first_line(e)}") from None
+
+
+def _nchw(a: np.ndarray, key: str) -> np.ndarray:
+    """``a`` as uint8 (N, C, H, W): 3-D is (N, H, W) grey; 4-D is NCHW when axis 1 looks like
+    channels (1, 3 or 4) and the last axis does not, else NHWC."""
+    if a.dtype != np.uint8:
+        raise DataError(f"{key} has dtype {a.dtype}; expected uint8 (pixel values 0-255)")
+    if a.ndim not in (3, 4):
+        raise DataError(f"{key} has shape {a.shape}; expected (N, H, W), (N, C, H, W) "
+                        "or (N, H, W, C)")
+    if a.size == 0:
+        raise DataError(f"{key} is empty (shape {a.shape})")
+    if a.ndim == 3:
+        return a[:, None]
+    channels = (1, 3, 4)
+    if a.shape[1] in channels and a.shape[-1] not in channels:
+        return a
+    return np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # same sums, bit for bit, as NCHW
+
+
+def _labels(a: np.ndarray, key: str) -> np.ndarray:
+    if not np.issubdtype(a.dtype, np.integer):
+        raise DataError(f"{key} has dtype {a.dtype}; expected integer class indices")
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise DataError(f"{key} has shape {a.shape}; expected (N,)")
+    if a.size == 0:
+        raise DataError(f"{key} is empty (shape {a.shape})")
+    if a.min() < 0:
+        raise DataError(f"{key} has minimum {a.min()}; class indices must be >= 0")
+    return a.astype(np.int64)
+
+
+def npz_channels(path: str | Path) -> int:
+    """Channels of the training images in an ``npz`` dataset file, so a run config can be checked
+    against its preset before any training starts."""
+    with _open_npz(path) as archive:
+        if "train_images" not in archive.files:
+            raise DataError(f"train_images missing from {str(path)!r}; it holds "
+                            f"{sorted(archive.files)}")
+        return int(_nchw(_npz_get(archive, "train_images", path), "train_images").shape[1])
+
+
+def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Validated arrays: images uint8 NCHW, labels int64; test arrays only when present."""
+    with _open_npz(path) as archive:
+        present = set(archive.files)
+        for key in ("train_images", "train_labels"):
+            if key not in present:
+                raise DataError(f"{key} missing from {str(path)!r}; it holds {sorted(present)}")
+        test = {"test_images", "test_labels"} & present
+        if len(test) == 1:
+            (have,) = test
+            other = ({"test_images", "test_labels"} - test).pop()
+            raise DataError(f"{have} in {str(path)!r} has no {other}; store both or neither")
+        raw = {k: _npz_get(archive, k, path) for k in NPZ_KEYS if k in present}
+    out: dict[str, np.ndarray] = {}
+    for split in ("train", "test"):
+        if f"{split}_images" not in raw:
+            continue
+        ik, lk = f"{split}_images", f"{split}_labels"
+        out[ik] = _nchw(raw[ik], ik)
+        out[lk] = _labels(raw[lk], lk)
+        if len(out[ik]) != len(out[lk]):
+            raise DataError(f"{ik} has {len(out[ik])} images but {lk} has {len(out[lk])} labels")
+    if "test_images" in out:
+        if out["test_images"].shape[1:] != out["train_images"].shape[1:]:
+            raise DataError(f"test_images are C/H/W {out['test_images'].shape[1:]} but "
+                            f"train_images are {out['train_images'].shape[1:]}")
+        num_classes = int(out["train_labels"].max()) + 1
+        if out["test_labels"].max() >= num_classes:
+            raise DataError(f"test_labels has maximum {out['test_labels'].max()} but "
+                            f"train_labels only reach {num_classes - 1} "
+                            f"(num_classes = {num_classes})")
+    return out
+
+
+def _split(x: np.ndarray, y: np.ndarray, what: str, seed: int, **sizes: float | int):
+    """A seeded stratified split whose failure (a class too rare to stratify) names the cause."""
+    try:
+        return train_test_split(x, y, stratify=y, random_state=seed, **sizes)
+    except ValueError as e:
+        size = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+        raise DataError(f"cannot carve a stratified {what} split ({size}) from "
+                        f"{len(y)} images: {_first_line(e)}") from None
+
+
+def load_npz(path: str | Path, seed: int = 0, val_fraction: float = 0.2,
+             max_train: int | None = None) -> Dataset:
+    """A user's own uint8 images from an ``.npz`` file (keys :data:`NPZ_KEYS`).
+
+    Never unpickles. Validation comes out of the training arrays with the same seeded
+    stratified split as the torchvision sets; test is the file's test arrays, or (without them)
+    carved from train as digits does. Colour images of >= 24 px get CIFAR-10's augmentation."""
+    arrays = _read_npz(path)
+    x, y = arrays["train_images"], arrays["train_labels"]
+    num_classes = int(y.max()) + 1
+    if "test_images" in arrays:
+        x_te, y_te = arrays["test_images"], arrays["test_labels"]
+        x_tr, x_va, y_tr, y_va = _split(x, y, "validation", seed, test_size=val_fraction)
+    else:
+        if val_fraction >= 1 - _NPZ_TEST_FRACTION:
+            raise DataError(f"val_fraction = {val_fraction} leaves no training images: the file "
+                            f"has no test arrays, so {_NPZ_TEST_FRACTION} of train_images "
+                            "become the test split")
+        x, x_te, y, y_te = _split(x, y, "test", seed, test_size=_NPZ_TEST_FRACTION)
+        x_tr, x_va, y_tr, y_va = _split(x, y, "validation", seed,
+                                        test_size=val_fraction / (1 - _NPZ_TEST_FRACTION))
+    if max_train is not None and max_train < len(y_tr):
+        x_tr, _, y_tr, _ = _split(x_tr, y_tr, "max_train", seed, train_size=max_train)
+    scaled = [a.astype(np.float32) / 255.0 for a in (x_tr, x_va, x_te)]
+    ds = _make("npz", scaled[0], y_tr, scaled[1], y_va, scaled[2], y_te, num_classes)
+    c, h, w = x_tr.shape[1:]
+    if c >= 3 and min(h, w) >= _COLOUR_AUGMENT_MIN_SIZE:
+        ds.augment = Augment(pad=4, flip=True)  # as for CIFAR-10
+    return ds
+
+
 def load_dataset(name: str = "digits", data_dir: str | Path | None = None, download: bool = False,
                  seed: int = 0, val_fraction: float = 0.2,
-                 max_train: int | None = None) -> Dataset:
-    """Load ``name`` (one of :data:`DATASETS`) with a seeded stratified validation split."""
+                 max_train: int | None = None, path: str | Path | None = None) -> Dataset:
+    """Load ``name`` (one of :data:`DATASETS`) with a seeded stratified validation split.
+
+    ``path`` is the ``.npz`` file of dataset ``npz``; ``data_dir`` the torchvision folder."""
     if name not in DATASETS:
         raise DataError(f"dataset {name!r} is unknown: choose one of {list(DATASETS)}")
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction = {val_fraction} must lie strictly between 0 and 1")
+    if name == "npz":
+        if path is None:
+            raise DataError("dataset 'npz' needs the file: pass --data-path FILE (data.path, "
+                            "or path= to load_dataset)")
+        return load_npz(path, seed=seed, val_fraction=val_fraction, max_train=max_train)
     if name == "digits_hard":
         return load_digits_hard(seed=seed, **({"train_size": max_train} if max_train else {}))
     if name == "digits":

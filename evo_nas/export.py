@@ -1,10 +1,11 @@
 """Export a searched sub-network for deployment: weights inherited from the supernet, plus config.
 
 Three formats, each written with a JSON sidecar ``<model file>.json`` that holds the config,
-the space and spec, the input shape, analytic MFLOPs/params and the verification result:
+the space and supernet settings, the input shape, analytic MFLOPs/params and the verification
+result:
 
-* ``state_dict``: a torch file with the spec, the config and the static subnet's weights;
-  :func:`load_exported` rebuilds the module (needs evo-nas);
+* ``state_dict``: a torch file with the supernet settings, the config and the static subnet's
+  weights; :func:`load_exported` rebuilds the module (needs evo-nas);
 * ``torchscript``: a scripted module (the sidecar is also embedded as ``evo_nas.json``); needs only
   torch to run;
 * ``onnx``: opset graph with a dynamic batch axis (input ``input``, output ``output``); run it with
@@ -45,7 +46,7 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """The JSON sidecar of an exported model (config, spec, input shape, ...)."""
+    """The JSON sidecar of an exported model (config, supernet settings, input shape, ...)."""
     side = sidecar_path(path)
     if not side.is_file():
         raise ExportError(f"exported model {str(path)!r} has no sidecar {str(side)!r}")
@@ -66,24 +67,23 @@ def export_subnet(net: Any, config: Mapping[str, Any], path: str | Path,
     the supernet's outputs (eval mode) within ``atol``; ONNX is verified when onnxruntime is
     installed (the sidecar says whether it was).
     """
-    from evo_nas.costs import layout_costs
-
     _check_format(format)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sub = net.extract(config).eval()
-    cfg, spec = sub.config, net.spec
-    shape = [spec.in_channels, cfg["res"], cfg["res"]]
-    macs, n_params = layout_costs(sub.layout)
+    cfg = net.space.decode(net.space.encode(config))
+    sub = net.extract(cfg).eval()
+    shape = list(net.input_shape(cfg))
+    macs, n_params = net.costs(cfg)
+    settings = net.settings()
     meta: dict[str, Any] = {
         "format": SUBNET_FORMAT, "model_format": format, "model_file": path.name,
-        "space": net.space.name, "spec": spec.to_dict(), "config": cfg, "input_shape": shape,
+        "space": net.space.name, "supernet": settings, "config": cfg, "input_shape": shape,
         "MFLOPs": macs / 1e6, "Mparams": n_params / 1e6, "torch": torch.__version__,
         **(dict(extra) if extra else {}),
     }
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     if format == "state_dict":
-        torch.save({"format": SUBNET_FORMAT, "spec": spec.to_dict(), "config": cfg,
+        torch.save({"format": SUBNET_FORMAT, "supernet": settings, "config": cfg,
                     "state_dict": sub.state_dict()}, path)
     elif format == "torchscript":
         from evo_nas.latency.measure import _quiet_jit
@@ -136,7 +136,7 @@ def _verify(net: Any, cfg: Mapping[str, Any], path: Path, fmt: str, x: Tensor,
     diff = float((out - ref).abs().max())
     if not torch.allclose(out, ref, atol=atol, rtol=1e-4):
         raise ExportError(f"exported {fmt} model {str(path)!r} differs from the supernet by "
-                          f"{diff:.3g} (atol {atol:g}) for config res={cfg['res']}")
+                          f"{diff:.3g} (atol {atol:g}) for config {dict(cfg)}")
     return {"max_abs_diff": diff, "atol": atol, "batch": int(x.shape[0])}
 
 
@@ -176,8 +176,7 @@ def load_exported(path: str | Path, format: str | None = None) -> Callable[[Tens
 
 
 def _load_state_dict(path: Path) -> Any:
-    from evo_nas.nn import Supernet
-    from evo_nas.spaces.mobilenet import MobileNetSpec
+    from evo_nas.nn.protocol import build_supernet
 
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -185,9 +184,15 @@ def _load_state_dict(path: Path) -> Any:
         raise ExportError(f"{str(path)!r} is not a torch file: {type(e).__name__}") from None
     if not isinstance(blob, dict) or blob.get("format") != SUBNET_FORMAT:
         raise ExportError(f"{str(path)!r} is not an evo-nas subnet ({SUBNET_FORMAT})")
-    with torch.random.fork_rng():
-        sub = Supernet(MobileNetSpec.from_dict(blob["spec"])).extract(blob["config"])
-    sub.load_state_dict(blob["state_dict"])
+    # files written before the supernet protocol carry a MobileNet spec instead of settings
+    settings = blob.get("supernet") or {"kind": "mobilenet", "spec": blob.get("spec")}
+    try:
+        with torch.random.fork_rng():
+            sub = build_supernet(settings).extract(blob["config"])
+        sub.load_state_dict(blob["state_dict"])
+    except (EvoNasError, KeyError, TypeError, RuntimeError) as e:
+        raise ExportError(f"{str(path)!r}: cannot rebuild its sub-network: "
+                          f"{str(e).splitlines()[0]}") from None
     return sub.eval()
 
 

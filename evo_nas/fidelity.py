@@ -37,9 +37,9 @@ from scipy import stats
 from evo_nas.costs import CostModel
 from evo_nas.data import Dataset, batches, calibration_images, load_dataset
 from evo_nas.errors import ConfigError
-from evo_nas.nn import Supernet, recalibrate_bn, resize
+from evo_nas.nn import recalibrate_bn, resize
+from evo_nas.nn.protocol import build_supernet, supernet_from_preset
 from evo_nas.space import SearchSpace
-from evo_nas.spaces import get_spec
 from evo_nas.train import SAMPLERS, FlopsBuckets, TrainConfig, train_supernet
 
 __all__ = [
@@ -259,20 +259,23 @@ def _score(model: torch.nn.Module, res: int, calib: torch.Tensor, data: Dataset,
     return 100.0 * correct / len(data.val), loss / len(data.val)
 
 
-def train_standalone(spec: Any, config: dict[str, Any], data: Dataset, epochs: int, seed: int,
-                     batch_size: int = 64, lr: float = 0.1, weight_decay: float = 5e-5,
+def train_standalone(settings: dict[str, Any], config: dict[str, Any], data: Dataset,
+                     epochs: int, seed: int, batch_size: int = 64, lr: float = 0.1,
+                     weight_decay: float = 5e-5,
                      init_state: dict[str, torch.Tensor] | None = None,
                      device: str = "cpu") -> torch.nn.Module:
     """Train ``config`` alone as a static module (extracted, no elastic code) for a fixed budget.
 
-    Weights start fresh (a new supernet seeded with ``seed``) or, with ``init_state``, from the
+    ``settings`` are a supernet's ``settings()``. Weights start fresh (a new supernet seeded
+    with ``seed``) or, with ``init_state``, from the
     given supernet weights (the supernet's own initialisation: "same init"). SGD with Nesterov
     momentum, per-step cosine schedule, the dataset's augmentation; batches follow ``seed``.
     """
     torch.manual_seed(seed)
-    net = Supernet(spec)
+    net = build_supernet(settings)
     if init_state is not None:
         net.load_state_dict(init_state)
+    res = _res(net, config)
     model = net.extract(config).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
                           weight_decay=weight_decay)
@@ -286,7 +289,7 @@ def train_standalone(spec: Any, config: dict[str, Any], data: Dataset, epochs: i
             for g in opt.param_groups:
                 g["lr"] = 0.5 * lr * (1 + np.cos(np.pi * step / total))
             step += 1
-            x = resize(x, config["res"]).to(device).contiguous(memory_format=torch.channels_last)
+            x = resize(x, res).to(device).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -294,30 +297,36 @@ def train_standalone(spec: Any, config: dict[str, Any], data: Dataset, epochs: i
     return model
 
 
-def _standalone_job(spec: Any, config: dict[str, Any], data: Dataset, cfg: FidelityConfig,
-                    seed: int, init_state: dict[str, torch.Tensor] | None,
+def _res(net: Any, config: dict[str, Any]) -> int:
+    """The square input size ``config``'s sub-network takes."""
+    return int(net.input_shape(config)[-1])
+
+
+def _standalone_job(settings: dict[str, Any], config: dict[str, Any], data: Dataset,
+                    cfg: FidelityConfig, seed: int, init_state: dict[str, torch.Tensor] | None,
                     calib: torch.Tensor) -> dict[str, float]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
-    model = train_standalone(spec, config, data, cfg.standalone_epochs, seed, cfg.batch_size,
-                             cfg.lr, init_state=init_state, device=cfg.device)
-    acc, loss = _score(model, config["res"], calib, data, cfg.device)
+    model = train_standalone(settings, config, data, cfg.standalone_epochs, seed,
+                             cfg.batch_size, cfg.lr, init_state=init_state, device=cfg.device)
+    acc, loss = _score(model, _res(build_supernet(settings), config), calib, data, cfg.device)
     return {"acc": acc, "loss": loss, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
 
 
-def _supernet_job(spec: Any, configs: list[dict[str, Any]], data: Dataset, cfg: FidelityConfig,
-                  sampler: str, seed: int, calib: torch.Tensor) -> dict[str, Any]:
+def _supernet_job(settings: dict[str, Any], configs: list[dict[str, Any]], data: Dataset,
+                  cfg: FidelityConfig, sampler: str, seed: int, calib: torch.Tensor
+                  ) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    net = Supernet(spec)
+    net = build_supernet(settings)
     log = train_supernet(net, data, cfg.train_config(sampler, seed), device=cfg.device)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     scores = []
     for c in configs:
         net.set_active(c)
-        scores.append(_score(net, c["res"], calib, data, cfg.device))
+        scores.append(_score(net, _res(net, c), calib, data, cfg.device))
     acc, loss = zip(*scores, strict=True)
     return {"acc": list(acc), "loss": list(loss), "train_seconds": seconds,
             "cpu_seconds": time.process_time() - c0, "train_cpu_seconds": cpu,
@@ -506,15 +515,15 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     from joblib import Parallel, delayed
 
     cfg = cfg or FidelityConfig()
-    spec = get_spec(cfg.preset)
-    space = spec.space()
+    proto = supernet_from_preset(cfg.preset)
+    settings, space = proto.settings(), proto.space
     cfg.validate(space)
     say = log or (lambda _m: None)
     t_start = time.perf_counter()
     if data is None:
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
-    if data.in_channels != spec.in_channels:
-        raise ConfigError(f"fidelity.preset {cfg.preset!r} takes {spec.in_channels}-channel "
+    if data.in_channels != proto.in_channels:
+        raise ConfigError(f"fidelity.preset {cfg.preset!r} takes {proto.in_channels}-channel "
                           f"images but dataset {cfg.dataset!r} has {data.in_channels}")
     X = spread_architectures(space, cfg.k, cfg.seed, spacing=cfg.spacing, band=cfg.band)
     configs = space.decode_many(X)
@@ -522,7 +531,7 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     init_state = None
     if cfg.init == "same":
         torch.manual_seed(cfg.seed)
-        init_state = Supernet(spec).state_dict()
+        init_state = build_supernet(settings).state_dict()
     seeds = cfg.supernet_seed_list()
     prior = _reused_standalone(cfg, X) if cfg.reuse_standalone else None
     alone_msg = (f"stand-alone results of {cfg.k * cfg.seeds} trainings from "
@@ -531,10 +540,10 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
     say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
         f"{alone_msg} and {len(cfg.samplers)} samplers x {len(seeds)} supernet seeds")
     calib = calibration_images(data, cfg.calib_images, cfg.seed)  # the same for every network
-    jobs = [delayed(_supernet_job)(spec, configs, data, cfg, s, sd, calib)
+    jobs = [delayed(_supernet_job)(settings, configs, data, cfg, s, sd, calib)
             for s in cfg.samplers for sd in seeds]
     if prior is None:
-        jobs += [delayed(_standalone_job)(spec, c, data, cfg, cfg.seed + 1000 * (r + 1),
+        jobs += [delayed(_standalone_job)(settings, c, data, cfg, cfg.seed + 1000 * (r + 1),
                                           init_state, calib)
                  for c in configs for r in range(cfg.seeds)]
     out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from evo_nas.data import Dataset, Split, calibration_images
 from evo_nas.errors import ConfigError
-from evo_nas.nn import Supernet, recalibrate_bn, resize
+from evo_nas.nn.bn import recalibrate_bn
+from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
 
 __all__ = ["SupernetAccuracy"]
 
@@ -33,9 +34,9 @@ class SupernetAccuracy:
 
     cheap = False
 
-    def __init__(self, net: Supernet, data: Dataset, split: str = "val", calib_images: int = 500,
-                 calib_batch: int = 250, batch_size: int = 1000, device: str = "cpu",
-                 seed: int = 0) -> None:
+    def __init__(self, net: WeightSharingSupernet, data: Dataset, split: str = "val",
+                 calib_images: int = 500, calib_batch: int = 250, batch_size: int = 1000,
+                 device: str = "cpu", seed: int = 0) -> None:
         if split not in ("val", "test", "train"):
             raise ConfigError(f"eval.split = {split!r}: choose 'val', 'test' or 'train'")
         if calib_images < 1:
@@ -46,21 +47,25 @@ class SupernetAccuracy:
         self.calib = calibration_images(data, calib_images, seed)
         self.calib_batch = calib_batch
         self.batch_size = batch_size
-        self._resized: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        self._resized: dict[tuple[int, ...], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
 
-    def inputs(self, res: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        if res not in self._resized:
-            calib = [resize(c, res).to(self.device) for c in self.calib.split(self.calib_batch)]
-            xs = self.eval_split.x.split(self.batch_size)
-            evals = [resize(x, res).to(self.device) for x in xs]
-            self._resized[res] = (calib, evals)
-        return self._resized[res]
+    def inputs(self, config: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Calibration and evaluation batches at the input shape ``config`` asks for (cached)."""
+        shape = tuple(self.net.input_shape(config))
+        if shape not in self._resized:
+            def prep(x: torch.Tensor) -> torch.Tensor:
+                return prepare_input(self.net, x, config).to(self.device)
+
+            calib = [prep(c) for c in self.calib.split(self.calib_batch)]
+            evals = [prep(x) for x in self.eval_split.x.split(self.batch_size)]
+            self._resized[shape] = (calib, evals)
+        return self._resized[shape]
 
     @torch.no_grad()
     def evaluate(self, config: dict[str, Any]) -> tuple[float, float]:
         """(accuracy %, mean cross-entropy) of one sub-network."""
         self.net.set_active(config)
-        calib, evals = self.inputs(config["res"])
+        calib, evals = self.inputs(config)
         recalibrate_bn(self.net, calib)
         self.net.eval()
         correct, loss = 0, 0.0

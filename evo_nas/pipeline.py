@@ -8,19 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from evo_nas.config import RunConfig, to_dict
 from evo_nas.data import Dataset, load_dataset
 from evo_nas.result import SearchResult
-from evo_nas.spaces import get_spec
 from problems import NASProblem
 
 
-def _data(cfg: RunConfig) -> Dataset:
+def load_run_data(cfg: RunConfig) -> Dataset:
+    """The run's dataset and splits, as every command (and every rank) loads it."""
     d = cfg.data
     return load_dataset(d.dataset, d.data_dir, d.download, seed=cfg.seed,
-                        val_fraction=d.val_fraction, max_train=d.max_train)
+                        val_fraction=d.val_fraction, max_train=d.max_train, path=d.path)
 
 
 def checkpoint_path(cfg: RunConfig) -> Path:
@@ -29,13 +27,16 @@ def checkpoint_path(cfg: RunConfig) -> Path:
 
 def train_run(cfg: RunConfig, progress: bool = True) -> Path:
     """Train the preset's supernet on the configured data; write ``supernet.pt`` and a log."""
-    from evo_nas.nn import Supernet
     from evo_nas.train import save_checkpoint, train_supernet
 
-    data = _data(cfg)
-    spec = get_spec(cfg.preset)  # channels vs dataset were checked by RunConfig.validate
-    torch.manual_seed(cfg.train.seed)
-    net = Supernet(spec)
+    data = load_run_data(cfg)
+    net = cfg.build_supernet()  # channels vs dataset were checked by RunConfig.validate
+    if data.num_classes > net.num_classes:
+        from evo_nas.errors import ConfigError
+
+        raise ConfigError(f"data.dataset = {cfg.data.dataset!r} has {data.num_classes} classes "
+                          f"but preset = {cfg.preset!r} has {net.num_classes} outputs"
+                          + (" (set supernet.num_classes)" if cfg.preset == "nb201" else ""))
     log = train_supernet(net, data, cfg.train, device=cfg.device, progress=progress)
     scores = extremes_accuracy(net, data, cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,7 @@ def extremes_accuracy(net: Any, data: Dataset, cfg: RunConfig) -> dict[str, floa
 
     acc = SupernetAccuracy(net, data, split=cfg.eval.split, calib_images=cfg.eval.calib_images,
                            device=cfg.device, seed=cfg.seed)
-    space = net.spec.space()
+    space = net.space
     return {f"{name}_{cfg.eval.split}_accuracy": round(acc.evaluate(space.decode(x))[0], 3)
             for name, x in (("largest", space.largest()), ("smallest", space.smallest()))}
 
@@ -62,13 +63,13 @@ def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
     from evo_nas.costs import CostModel
     from evo_nas.objectives import SupernetAccuracy
 
-    space = net.spec.space()
+    space = net.space
     acc = SupernetAccuracy(net, data, split=cfg.eval.split, calib_images=cfg.eval.calib_images,
                            batch_size=cfg.eval.batch_size, device=cfg.device, seed=cfg.seed)
     costs = CostModel(space)
     metrics = {"error": acc, "loss": acc, "flops": costs, "params": costs}
     if "latency" in cfg.search.objectives or "latency" in cfg.search.budgets:
-        metrics["latency"] = latency_metric(cfg, space)
+        metrics["latency"] = latency_metric(cfg, space, net)
     objectives = {o: metrics[o] for o in cfg.search.objectives}
     extra = {k: metrics[k] for k in cfg.search.budgets if k not in objectives}
     return NASProblem(space, objectives, budgets=cfg.search.budgets, metrics=extra)
@@ -82,15 +83,21 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def latency_metric(cfg: RunConfig, space: Any) -> Any:
+def latency_metric(cfg: RunConfig, space: Any, net: Any = None) -> Any:
     """The ``latency`` metric: ``latency.table`` if set, else the table cached in the run
     directory when it was measured here with the same settings, else a table measured now (and
-    cached as ``latency_table.json``)."""
+    cached as ``latency_table.json``). Spaces other than MobileNet's have no per-part tables
+    yet: their sub-networks (of ``net``) are measured one by one."""
     from evo_nas.latency import LatencyTable, LatencyTableError, build_table, device_info
 
     lc = cfg.latency
     if lc.table:
         return LatencyTable.load(lc.table, space)
+    if "spec" not in space.meta:
+        from evo_nas.latency import MeasuredLatency
+
+        return MeasuredLatency(net, batch_size=lc.batch_size, threads=lc.threads,
+                               repeats=lc.repeats)
     path = cfg.run_dir / "latency_table.json"
     want = {"backend": lc.backend, "batch_size": lc.batch_size, "threads": lc.threads,
             "stat": lc.stat}
@@ -125,7 +132,7 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
 
     ckpt = Path(checkpoint or checkpoint_path(cfg))
     net, _ = load_checkpoint(ckpt)
-    problem = build_problem(net, _data(cfg), cfg)
+    problem = build_problem(net, load_run_data(cfg), cfg)
     scope = "|".join([net.space.name, _file_digest(ckpt), cfg.data.dataset,
                       f"{cfg.data.val_fraction}:{cfg.data.max_train}:{cfg.seed}",
                       f"{cfg.eval.split}:{cfg.eval.calib_images}",

@@ -12,7 +12,7 @@ This module knows nothing of torch: spaces can be searched over lookup tables al
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,11 +50,22 @@ class Choice:
 
 @dataclass
 class SearchSpace:
-    """An ordered list of :class:`Choice` genes with vectorised genome operations."""
+    """An ordered list of :class:`Choice` genes with vectorised genome operations.
+
+    Two optional hooks serve spaces whose structure the gene list alone cannot say:
+    ``canonicalizer`` maps a validated 2-D genome batch to one representative per equivalence
+    class after inactive genes are fixed (NAS-Bench-201 cells that compute the same function
+    share a representative, so searches and caches never see twins); it must be a picklable
+    module-level function. ``extremes`` is ``(smallest, largest)`` by cost, for spaces whose
+    option order is fixed by something else than cost (NAS-Bench-201's operation codes, a
+    user's candidate list); without it index 0 everywhere is the smallest, the last the largest.
+    """
 
     choices: Sequence[Choice]
     name: str = "custom"
     meta: dict[str, Any] = field(default_factory=dict)
+    canonicalizer: Callable[[np.ndarray], np.ndarray] | None = None
+    extremes: tuple[Sequence[int], Sequence[int]] | None = None
 
     def __post_init__(self) -> None:
         self.choices = tuple(self.choices)
@@ -110,7 +121,17 @@ class SearchSpace:
             raise GenomeError(_unknown("gene", name, self.names)) from None
 
     def cardinality(self) -> int:
-        """Number of distinct canonical architectures (exact integer)."""
+        """Number of distinct canonical architectures (exact integer).
+
+        With a ``canonicalizer`` the classes are counted by enumerating every genome (up to
+        two million; beyond that a GenomeError, rather than an overcount)."""
+        if self.canonicalizer is not None:
+            total = int(np.prod(self.n_options, dtype=object))
+            if total > 2_000_000:
+                raise GenomeError(f"search space {self.name!r}: {total} genomes are too many to "
+                                  "count the canonicalizer's classes")
+            grid = np.indices(tuple(int(n) for n in self.n_options)).reshape(self.n_var, -1).T
+            return len(np.unique(self.canonical(grid), axis=0))
         children: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, p, mask in self._conditions:
             children.setdefault(p, []).append((i, mask))
@@ -176,6 +197,8 @@ class SearchSpace:
         out = self.validate(X).copy()
         two = np.atleast_2d(out)
         two[~self.active(two)] = 0
+        if self.canonicalizer is not None:
+            two = np.asarray(self.canonicalizer(two), dtype=np.int64)
         return two.reshape(out.shape)
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -185,10 +208,16 @@ class SearchSpace:
         return self.canonical(X)
 
     def largest(self) -> np.ndarray:
+        """The most expensive architecture (``extremes[1]``, else every gene at its last option)."""
+        if self.extremes is not None:
+            return self.canonical(np.asarray(self.extremes[1]))
         return self.canonical(self.xu.copy())
 
     def smallest(self) -> np.ndarray:
-        return self.xl.copy()
+        """The cheapest architecture (``extremes[0]``, else every gene at option 0)."""
+        if self.extremes is not None:
+            return self.canonical(np.asarray(self.extremes[0]))
+        return self.canonical(self.xl.copy())
 
     def key(self, x: np.ndarray | Sequence[int]) -> str:
         """Hashable, human-readable identity of one genome (canonicalised first)."""

@@ -26,6 +26,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from evo_nas.errors import ConfigError, DataError, GenomeError
 from evo_nas.space import Choice, SearchSpace
+from evo_nas.spaces.nb201 import NB201_CODES, NB201_EDGES
 from problems.nas import NASProblem
 
 __all__ = [
@@ -315,8 +316,8 @@ NB201_OPS = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3
 """NB201 operations in the order our genome uses: cheapest first (FLOPs), so index 0 everywhere
 is the smallest cell. NB201's own codes (CSV ``op*`` columns) are 0 none, 1 skip_connect,
 2 nor_conv_1x1, 3 nor_conv_3x3, 4 avg_pool_3x3; the loader maps them by name."""
-_NB201_CODES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-_NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # (from, to) of op0..op5
+_NB201_CODES = NB201_CODES  # NB201's op codes 0..4 (the table's op* columns)
+_NB201_EDGES = NB201_EDGES  # (from, to) of op0..op5
 _NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))  # edges on each input -> output path
 _NB201_COLUMNS = {
     "flops": "flops_m", "params": "params_mb", "latency_raspi4": "hwnb_raspi4_ms",

@@ -24,3 +24,9 @@ def test_digits_search_example(tmp_path):
                "--budget", "1.5", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert "most accurate:" in out
     assert (tmp_path / "run" / "pareto.json").exists()
+
+
+def test_choice_supernet_example(tmp_path):
+    out = _run("choice_supernet.py", "--quick", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert "Pareto front:" in out and "most accurate:" in out and "extracted" in out
+    assert (tmp_path / "run" / "pareto.json").exists()

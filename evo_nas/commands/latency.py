@@ -142,7 +142,7 @@ def _measure(args: argparse.Namespace) -> int:
         sp = net.space
         cfg = sp.decode(sp.largest() if args.which == "largest" else sp.smallest())
         sub = net.extract(cfg)
-        res = measure_latency(sub, (net.spec.in_channels, cfg["res"], cfg["res"]), args.backend,
+        res = measure_latency(sub, net.input_shape(cfg), args.backend,
                               args.batch_size, args.threads, args.warmup, args.repeats)
         res["config"] = cfg
     else:

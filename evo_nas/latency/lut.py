@@ -44,7 +44,7 @@ from evo_nas.latency.measure import (
     table_from_parts,
 )
 from evo_nas.space import SearchSpace
-from evo_nas.spaces.mobilenet import MobileNetSpec, NetLayout, get_spec, spec_of
+from evo_nas.spaces.mobilenet import PRESETS, MobileNetSpec, NetLayout, get_spec, spec_of
 
 __all__ = [
     "LatencyTableError",
@@ -302,14 +302,21 @@ class LatencyFunction:
         return {"latency": np.array([float(self.fn(dict(c))) for c in configs], dtype=float)}
 
 
-def _supernet(space_or_preset: SearchSpace | MobileNetSpec | str, net: Any = None) -> Any:
+def _supernet(space_or_preset: Any, net: Any = None) -> Any:
+    """``net``, or the supernet itself when one was passed, or an untrained one of the preset /
+    MobileNet spec (seeded, so the weights and hence any timing quirks are repeatable)."""
     from evo_nas.nn import Supernet
+    from evo_nas.nn.protocol import WeightSharingSupernet, supernet_from_preset
 
     if net is not None:
         return net
-    _, spec = _spaces(space_or_preset)
+    if isinstance(space_or_preset, WeightSharingSupernet):
+        return space_or_preset
     with torch.random.fork_rng():
         torch.manual_seed(0)
+        if isinstance(space_or_preset, str) and space_or_preset not in PRESETS:
+            return supernet_from_preset(space_or_preset).eval()
+        _, spec = _spaces(space_or_preset)
         return Supernet(spec).eval()
 
 
@@ -317,11 +324,13 @@ def measure_configs(space_or_preset: SearchSpace | MobileNetSpec | str,
                     configs: Sequence[Mapping[str, Any]], backend: str = "eager",
                     batch_size: int = 1, threads: int = 1, repeats: int = 50, warmup: int = 10,
                     seed: int = 0, net: Any = None) -> list[dict[str, Any]]:
-    """Measured latency of the extracted sub-networks of ``configs`` (timed interleaved)."""
-    space, spec = _spaces(space_or_preset)
-    net = _supernet(spec, net)
+    """Measured latency of the extracted sub-networks of ``configs`` (timed interleaved).
+
+    ``space_or_preset`` may be any supernet of the protocol (or a MobileNet space/spec/preset,
+    for which an untrained supernet is built: latency does not depend on the weights)."""
+    net = _supernet(space_or_preset, net)
     subs = [net.extract(c).eval() for c in configs]
-    shapes = [(spec.in_channels, s.config["res"], s.config["res"]) for s in subs]
+    shapes = [tuple(net.input_shape(net.space.decode(net.space.encode(c)))) for c in configs]
     return measure_many(subs, shapes, backend, batch_size, threads, warmup, repeats, seed)
 
 
@@ -330,16 +339,15 @@ class MeasuredLatency:
 
     cheap = False
 
-    def __init__(self, space_or_preset: SearchSpace | MobileNetSpec | str, net: Any = None,
-                 **measure_kwargs: Any) -> None:
-        self.space, self.spec = _spaces(space_or_preset)
-        self.net = _supernet(self.spec, net)
+    def __init__(self, space_or_preset: Any, net: Any = None, **measure_kwargs: Any) -> None:
+        self.net = _supernet(space_or_preset, net)
+        self.space = self.net.space
         self.kwargs = measure_kwargs
 
     def __call__(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         if not configs:
             return {"latency": np.zeros(0)}
-        res = measure_configs(self.spec, configs, net=self.net, **self.kwargs)
+        res = measure_configs(self.net, configs, **self.kwargs)
         return {"latency": np.array([r["median_ms"] for r in res], dtype=float)}
 
 

@@ -23,6 +23,7 @@ from evo_nas.nn.layers import (
     ElasticSqueezeExcite,
     make_act,
 )
+from evo_nas.nn.protocol import SupernetBase, register_supernet
 from evo_nas.spaces.mobilenet import BlockLayout, MobileNetSpec, get_spec, make_divisible
 
 __all__ = ["Supernet", "SubNet", "MBConv", "extract"]
@@ -122,18 +123,20 @@ class ElasticMBConv(nn.Module):
         return MBConv(expand, dw, se, project, bl.residual)
 
 
-class Supernet(nn.Module):
+class Supernet(SupernetBase):
     """OFA-style supernet of a :class:`MobileNetSpec`: elastic depth, width, kernel, expand.
 
     ``set_active(config)`` picks the sub-network; ``forward(x)`` expects ``x`` already at
-    ``config['res']`` (see :func:`evo_nas.nn.resize`); ``extract(config)`` returns a static copy.
+    ``config['res']`` (:func:`evo_nas.nn.prepare_input`); ``extract(config)`` returns a static
+    copy. One implementation of :class:`evo_nas.nn.WeightSharingSupernet`.
     """
 
-    def __init__(self, spec: MobileNetSpec | str) -> None:
+    def __init__(self, spec: MobileNetSpec | str | dict[str, Any]) -> None:
         super().__init__()
-        spec = get_spec(spec)
+        spec = MobileNetSpec.from_dict(spec) if isinstance(spec, dict) else get_spec(spec)
         self.spec = spec
         self.space = spec.space()
+        self.in_channels, self.num_classes = spec.in_channels, spec.num_classes
         maxc = spec.max_channels()
         kmax = max(spec.kernels)
         has_expand = any(e != 1 for e in spec.expands)
@@ -179,25 +182,19 @@ class Supernet(nn.Module):
         self._active: list[ElasticMBConv] = []
         self.set_largest()
 
-    # ----------------------------------------------------------------- selection
-    def set_active(self, config: Mapping[str, Any]) -> None:
-        """Select the sub-network of ``config``; raises GenomeError naming a bad gene."""
-        cfg = self.space.decode(self.space.encode(config))
+    # ----------------------------------------------------------------- protocol
+    def _activate(self, cfg: dict[str, Any]) -> None:
         layout = self.spec.layout(cfg)
         for bl in layout.blocks:
             self._slots[bl.name].set_active(bl)
         self._active = [self._slots[bl.name] for bl in layout.blocks]
-        self._config, self.active_layout = cfg, layout
+        self.active_layout = layout
 
-    @property
-    def active_config(self) -> dict[str, Any]:
-        return dict(self._config)
+    def input_shape(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+        return (self.in_channels, int(config["res"]), int(config["res"]))
 
-    def set_largest(self) -> None:
-        self.set_active(self.space.decode(self.space.largest()))
-
-    def set_smallest(self) -> None:
-        self.set_active(self.space.decode(self.space.smallest()))
+    def settings(self) -> dict[str, Any]:
+        return {"kind": "mobilenet", "spec": self.spec.to_dict()}
 
     def extract(self, config: Mapping[str, Any] | None = None) -> SubNet:
         """Static copy of ``config`` (default: the active one); see :func:`extract`."""
@@ -234,3 +231,6 @@ def extract(net: Supernet, config: Mapping[str, Any]) -> SubNet:
     sub.layout = lay
     sub.train(net.training)
     return sub
+
+
+register_supernet("mobilenet", Supernet)

@@ -1,7 +1,14 @@
-"""Supernet checkpoints: weights + the spec they belong to, loaded with weights_only=True."""
+"""Supernet checkpoints: weights + the supernet settings they belong to, loaded with
+weights_only=True.
+
+Format 2 stores ``net.settings()`` (a JSON-able dict with the supernet ``kind``), so any
+:class:`~evo_nas.nn.WeightSharingSupernet` round-trips; format 1 files (MobileNet spec only,
+written before the protocol) still load as MobileNet supernets.
+"""
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -10,9 +17,9 @@ from typing import Any
 import torch
 
 from evo_nas.errors import CheckpointError
-from evo_nas.spaces.mobilenet import MobileNetSpec
 
-FORMAT = "evo-nas-supernet/1"
+FORMAT = "evo-nas-supernet/2"
+FORMAT_V1 = "evo-nas-supernet/1"  # MobileNet-only, read for old run directories
 
 
 def _save(path: str | Path, blob: dict[str, Any]) -> Path:
@@ -25,8 +32,11 @@ def _save(path: str | Path, blob: dict[str, Any]) -> Path:
     return path
 
 
-def _load(path: str | Path, fmt: str, what: str, map_location: str) -> dict[str, Any]:
-    """A dict saved with format tag ``fmt``; anything else is a CheckpointError naming ``what``."""
+def _load(path: str | Path, fmt: str | tuple[str, ...], what: str, map_location: str
+          ) -> dict[str, Any]:
+    """A dict saved with format tag ``fmt`` (or one of several); anything else is a
+    CheckpointError naming ``what``."""
+    fmts = (fmt,) if isinstance(fmt, str) else fmt
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} {str(path)!r} does not exist")
@@ -35,32 +45,56 @@ def _load(path: str | Path, fmt: str, what: str, map_location: str) -> dict[str,
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
         raise CheckpointError(f"{what} {str(path)!r} is corrupt or not a torch file: "
                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    if not isinstance(blob, dict) or blob.get("format") != fmt:
+    if not isinstance(blob, dict) or blob.get("format") not in fmts:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise CheckpointError(f"{what} {str(path)!r} has format {found!r}, expected {fmt!r}")
+        raise CheckpointError(f"{what} {str(path)!r} has format {found!r}, expected "
+                              f"{' or '.join(repr(f) for f in fmts)}")
     return blob
 
 
 def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: dict[str, Any] | None = None
                     ) -> Path:
-    """Weights, the spec they belong to and ``meta``, written atomically."""
-    return _save(path, {"format": FORMAT, "spec": net.spec.to_dict(), "meta": meta or {},
+    """Weights, the supernet settings they belong to and ``meta``, written atomically."""
+    return _save(path, {"format": FORMAT, "supernet": net.settings(), "meta": meta or {},
                         "state_dict": net.state_dict()})
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu"):
-    """Return ``(supernet, meta)``; any unreadable or foreign file is a CheckpointError."""
-    from evo_nas.nn import Supernet
+def load_checkpoint(path: str | Path, map_location: str = "cpu",
+                    supernet: torch.nn.Module | None = None) -> tuple[Any, dict[str, Any]]:
+    """Return ``(supernet, meta)``; any unreadable or foreign file is a CheckpointError.
 
-    blob = _load(path, FORMAT, "checkpoint", map_location)
+    The supernet is rebuilt from the stored settings (built-in kinds, or a user's supernet that
+    recorded an importable ``builder``); pass ``supernet`` (an untrained instance of the same
+    shape) for one that cannot be rebuilt by name: its settings must match the stored ones.
+    """
+    from evo_nas.nn.protocol import build_supernet
+
+    blob = _load(path, (FORMAT, FORMAT_V1), "checkpoint", map_location)
+    settings = blob.get("supernet")
+    if blob["format"] == FORMAT_V1:
+        settings = {"kind": "mobilenet", "spec": blob.get("spec")}
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} records no supernet settings")
     try:
-        spec = MobileNetSpec.from_dict(blob["spec"])
-        net = Supernet(spec)
+        if supernet is None:
+            net = build_supernet(settings)
+        else:
+            net = supernet
+            mine = json.loads(json.dumps(net.settings()))
+            if mine != json.loads(json.dumps(settings)):
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} holds supernet {_brief(settings)}, but the given "
+                    f"supernet is {_brief(mine)}")
         net.load_state_dict(blob["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not match its spec: "
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not match its supernet settings: "
                               f"{str(e).splitlines()[0]}") from None
     return net, blob.get("meta", {})
+
+
+def _brief(settings: dict[str, Any]) -> str:
+    text = json.dumps(settings, sort_keys=True)
+    return text if len(text) < 160 else text[:157] + "..."
 
 
 # ---------------------------------------------------------------------- training state (resume)

@@ -96,9 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from evo_nas.cli import _config, build_parser
     from evo_nas.config import to_dict
-    from evo_nas.data import load_dataset
     from evo_nas.errors import EvoNasError
-    from evo_nas.nn import Supernet
+    from evo_nas.pipeline import load_run_data
     from evo_nas.train.checkpoint import save_checkpoint
     from evo_nas.train.trainer import train_supernet
 
@@ -110,11 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ctx = init_from_env(cfg.device)
     device = f"cuda:{ctx.local_rank}" if cfg.device.startswith("cuda") else cfg.device
-    d = cfg.data
-    data = load_dataset(d.dataset, d.data_dir, d.download, seed=cfg.seed,
-                        val_fraction=d.val_fraction, max_train=d.max_train)
-    torch.manual_seed(cfg.train.seed)
-    net = Supernet(cfg.preset)
+    data = load_run_data(cfg)
+    net = cfg.build_supernet()
     log = train_supernet(net, data, cfg.train, device=device, progress=not args.quiet)
     if ctx.is_main:
         path = save_checkpoint(cfg.run_dir / "supernet.pt", net.cpu(),

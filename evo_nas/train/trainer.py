@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from evo_nas.data import Dataset, batches
 from evo_nas.errors import CheckpointError, ConfigError
-from evo_nas.nn import Supernet, resize
+from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
 from evo_nas.space import SearchSpace
 from evo_nas.train.checkpoint import load_train_state, save_train_state
 from evo_nas.train.distributed import DistContext, current_context
@@ -123,7 +123,7 @@ def _frozen_bn(net: torch.nn.Module) -> Iterator[None]:
                 m.num_batches_tracked.copy_(nbt)
 
 
-def batch_loss_scorer(net: Supernet, x: torch.Tensor, y: torch.Tensor,
+def batch_loss_scorer(net: WeightSharingSupernet, x: torch.Tensor, y: torch.Tensor,
                       ctx: DistContext | None = None,
                       autocast: Callable[[], Any] = contextlib.nullcontext,
                       channels_last: bool = False) -> Callable[[list[dict[str, Any]]], list[float]]:
@@ -143,7 +143,7 @@ def batch_loss_scorer(net: Supernet, x: torch.Tensor, y: torch.Tensor,
             for c in configs:
                 net.set_active(c)
                 with autocast():
-                    logits = net(_prep(x, c["res"], channels_last))
+                    logits = net(_prep(net, x, c, channels_last))
                 out.append(F.cross_entropy(logits.float(), y))
         net.train(was)
         losses = torch.stack(out)
@@ -155,16 +155,18 @@ def batch_loss_scorer(net: Supernet, x: torch.Tensor, y: torch.Tensor,
     return score
 
 
-def _prep(x: torch.Tensor, res: int, channels_last: bool) -> torch.Tensor:
-    out = resize(x, res)
+def _prep(net: WeightSharingSupernet, x: torch.Tensor, config: dict[str, Any],
+          channels_last: bool) -> torch.Tensor:
+    out = prepare_input(net, x, config)
     return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
-def _fingerprint(cfg: TrainConfig, net: Supernet, world_size: int) -> dict[str, Any]:
+def _fingerprint(cfg: TrainConfig, net: WeightSharingSupernet, world_size: int
+                 ) -> dict[str, Any]:
     d = asdict(cfg)
     d.pop("state_path")
     d.pop("resume")
-    return {"train": d, "spec": net.spec.to_dict(), "world_size": world_size}
+    return {"train": d, "supernet": net.settings(), "world_size": world_size}
 
 
 def _check_resume(saved: dict[str, Any], now: dict[str, Any], path: str) -> None:
@@ -185,7 +187,7 @@ def _check_resume(saved: dict[str, Any], now: dict[str, Any], path: str) -> None
     raise CheckpointError(f"training state {path!r} was written by another configuration: {shown}")
 
 
-def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
+def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig | None = None,
                    device: str = "cpu", progress: bool = False, *,
                    sampler: Sampler | None = None, stop_after: int | None = None
                    ) -> list[dict[str, float]]:
@@ -202,7 +204,7 @@ def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
     train the same sub-networks, and gradients are averaged by DDP. Returns one log row per epoch.
     """
     cfg = cfg or TrainConfig()
-    space = net.spec.space()
+    space = net.space
     cfg.validate(space)
     ctx = current_context()
     plan = cfg.phases or [Phase(unlock=[], epochs=cfg.epochs, lr=cfg.lr)]
@@ -302,7 +304,7 @@ def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
                 sync = ctx.world_size == 1 or i == len(configs) - 1
                 with contextlib.nullcontext() if sync else model.no_sync():
                     with autocast():
-                        logits = model(_prep(x, config["res"], channels_last))
+                        logits = model(_prep(net, x, config, channels_last))
                     logits = logits.float()
                     if cfg.distill and teacher is not None:
                         loss = F.kl_div(F.log_softmax(logits, dim=1), teacher,
@@ -330,12 +332,12 @@ def train_supernet(net: Supernet, data: Dataset, cfg: TrainConfig | None = None,
                             epoch + 1, step, log, fingerprint)
             if ctx.world_size > 1:
                 torch.distributed.barrier()
-    net.set_largest()
+    net.set_active(space.decode(space.largest()))
     net.eval()
     return log
 
 
-def _save_state(path: str, net: Supernet, opt: torch.optim.Optimizer,
+def _save_state(path: str, net: WeightSharingSupernet, opt: torch.optim.Optimizer,
                 scaler: torch.amp.GradScaler | None, rng: np.random.Generator,
                 gen: torch.Generator, is_cuda: bool, device: str, epoch: int, step: int,
                 log: list[dict[str, float]], fingerprint: dict[str, Any]) -> None:
