@@ -96,7 +96,7 @@ class RunConfig:
             raise ConfigError(f"name = {self.name!r}: must be a plain directory name")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device = {self.device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
-        known = {"error", "loss", "flops", "params", "latency"}
+        known = {"error", "loss", "flops", "params", "latency", "synflow", "nwot"}
         for i, o in enumerate(self.search.objectives):
             if o not in known:
                 raise ConfigError(_choose(f"search.objectives[{i}]", o, known))

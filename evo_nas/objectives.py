@@ -6,6 +6,7 @@ A metric is any callable ``list[config] -> values`` (or ``-> {name: values}``); 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from evo_nas.data import Dataset, Split, calibration_images
 from evo_nas.errors import ConfigError
-from evo_nas.nn.bn import recalibrate_bn
+from evo_nas.nn.bn import frozen_bn, recalibrate_bn
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
 
 __all__ = ["SupernetAccuracy"]
@@ -36,14 +37,23 @@ class SupernetAccuracy:
 
     def __init__(self, net: WeightSharingSupernet, data: Dataset, split: str = "val",
                  calib_images: int = 500, calib_batch: int = 250, batch_size: int = 1000,
-                 device: str = "cpu", seed: int = 0) -> None:
+                 device: str = "cpu", seed: int = 0, bn: str = "recalibrate",
+                 eval_images: int | None = None) -> None:
         if split not in ("val", "test", "train"):
             raise ConfigError(f"eval.split = {split!r}: choose 'val', 'test' or 'train'")
         if calib_images < 1:
             raise ConfigError(f"eval.calib_images = {calib_images}: must be at least 1")
+        if bn not in ("recalibrate", "batch"):
+            raise ConfigError(f"eval.bn = {bn!r}: choose 'recalibrate' or 'batch'")
+        if eval_images is not None and eval_images < 1:
+            raise ConfigError(f"eval.eval_images = {eval_images}: must be at least 1")
+        self.bn = bn
         self.net = net.to(device).eval()
         self.device = device
         self.eval_split: Split = getattr(data, split)
+        if eval_images is not None:  # the split is already shuffled (stratified) at load time
+            self.eval_split = Split(self.eval_split.x[:eval_images],
+                                    self.eval_split.y[:eval_images])
         self.calib = calibration_images(data, calib_images, seed)
         self.calib_batch = calib_batch
         self.batch_size = batch_size
@@ -66,15 +76,20 @@ class SupernetAccuracy:
         """(accuracy %, mean cross-entropy) of one sub-network."""
         self.net.set_active(config)
         calib, evals = self.inputs(config)
-        recalibrate_bn(self.net, calib)
-        self.net.eval()
+        if self.bn == "recalibrate":
+            recalibrate_bn(self.net, calib)
+            self.net.eval()
+        else:
+            self.net.train()  # batch statistics of each evaluation batch; running stats kept
         correct, loss = 0, 0.0
         for x, y in zip(evals, self.eval_split.y.split(self.batch_size), strict=True):
-            logits = self.net(x)
+            with frozen_bn(self.net) if self.bn == "batch" else contextlib.nullcontext():
+                logits = self.net(x)
             y = y.to(self.device)
             correct += int((logits.argmax(1) == y).sum())
             loss += float(F.cross_entropy(logits, y, reduction="sum"))
         n = len(self.eval_split)
+        self.net.eval()
         return 100.0 * correct / n, loss / n
 
     def __call__(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:

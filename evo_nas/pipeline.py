@@ -68,6 +68,11 @@ def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
                            batch_size=cfg.eval.batch_size, device=cfg.device, seed=cfg.seed)
     costs = CostModel(space)
     metrics = {"error": acc, "loss": acc, "flops": costs, "params": costs}
+    for proxy in ("synflow", "nwot"):  # zero-cost proxies at initialisation (label-free)
+        if proxy in cfg.search.objectives:
+            from evo_nas.proxies import ZeroCostProxy
+
+            metrics[proxy] = ZeroCostProxy(net, data, proxy, seed=cfg.seed, device=cfg.device)
     if "latency" in cfg.search.objectives or "latency" in cfg.search.budgets:
         metrics["latency"] = latency_metric(cfg, space, net)
     objectives = {o: metrics[o] for o in cfg.search.objectives}
@@ -85,34 +90,55 @@ def _file_digest(path: Path) -> str:
 
 def latency_metric(cfg: RunConfig, space: Any, net: Any = None) -> Any:
     """The ``latency`` metric: ``latency.table`` if set, else the table cached in the run
-    directory when it was measured here with the same settings, else a table measured now (and
-    cached as ``latency_table.json``). Spaces other than MobileNet's have no per-part tables
-    yet: their sub-networks (of ``net``) are measured one by one."""
+    directory when it was measured here with the same settings for the same supernet, else a
+    table measured now (and cached as ``latency_table.json``). A MobileNet space needs only
+    ``space``; any other needs ``net``, and a supernet without per-part latency
+    (``latency_parts``, see :mod:`evo_nas.nn.protocol`) has its sub-networks measured one by
+    one instead."""
     from evo_nas.latency import LatencyTable, LatencyTableError, build_table, device_info
+    from evo_nas.nn.protocol import supports_latency_table
 
     lc = cfg.latency
+    mobilenet = "spec" in space.meta
     if lc.table:
-        return LatencyTable.load(lc.table, space)
-    if "spec" not in space.meta:
+        return LatencyTable.load(lc.table, space if mobilenet or net is None else net)
+    if not mobilenet and (net is None or not supports_latency_table(net)):
         from evo_nas.latency import MeasuredLatency
 
         return MeasuredLatency(net, batch_size=lc.batch_size, threads=lc.threads,
                                repeats=lc.repeats)
+    owner = space if mobilenet else _latency_twin(net)
     path = cfg.run_dir / "latency_table.json"
     want = {"backend": lc.backend, "batch_size": lc.batch_size, "threads": lc.threads,
             "stat": lc.stat}
     if path.is_file():
         try:
-            table = LatencyTable.load(path, space, warn_device=False)
+            table = LatencyTable.load(path, owner, warn_device=False)
             same = all(table.data.get(k) == v for k, v in want.items())
             if same and table.device.get("name") == device_info(lc.threads)["name"]:
                 return table
         except LatencyTableError:
             pass
-    table = build_table(space, lc.backend, lc.batch_size, lc.threads, lc.repeats,
+    table = build_table(owner, lc.backend, lc.batch_size, lc.threads, lc.repeats,
                         stat=lc.stat, contexts=lc.contexts)
     table.save(path)
     return table
+
+
+def _latency_twin(net: Any) -> Any:
+    """An untrained CPU copy of ``net`` to time (latency does not depend on the weights, and the
+    evaluated supernet may sit on a GPU); ``net`` itself when its settings cannot rebuild it."""
+    import torch
+
+    from evo_nas.errors import CheckpointError
+    from evo_nas.nn.protocol import build_supernet
+
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return build_supernet(net.settings()).eval()
+    except CheckpointError:
+        return net
 
 
 def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: bool = True,

@@ -17,6 +17,9 @@ UNITS: dict[str, tuple[str, Any, str]] = {
     "flops": ("MFLOPs", lambda v: v, "{:.3f}"),
     "params": ("Mparams", lambda v: v, "{:.4f}"),
     "latency": ("latency_ms", lambda v: v, "{:.3f}"),
+    # zero-cost proxies are maximised, so their metrics carry the negated score
+    "synflow": ("synflow", lambda v: -v, "{:.4g}"),
+    "nwot": ("nwot", lambda v: -v, "{:.4g}"),
 }
 
 

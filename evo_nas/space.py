@@ -126,12 +126,7 @@ class SearchSpace:
         With a ``canonicalizer`` the classes are counted by enumerating every genome (up to
         two million; beyond that a GenomeError, rather than an overcount)."""
         if self.canonicalizer is not None:
-            total = int(np.prod(self.n_options, dtype=object))
-            if total > 2_000_000:
-                raise GenomeError(f"search space {self.name!r}: {total} genomes are too many to "
-                                  "count the canonicalizer's classes")
-            grid = np.indices(tuple(int(n) for n in self.n_options)).reshape(self.n_var, -1).T
-            return len(np.unique(self.canonical(grid), axis=0))
+            return len(self.classes())
         children: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, p, mask in self._conditions:
             children.setdefault(p, []).append((i, mask))
@@ -152,6 +147,21 @@ class SearchSpace:
                 per_value += prod
             total *= per_value
         return total
+
+    def classes(self) -> np.ndarray:
+        """Every distinct canonical genome, sorted (enumerated once and cached; spaces of up to
+        two million genomes, else a GenomeError). Sampling these uniformly gives each
+        equivalence class the same chance, whatever its size."""
+        cached = self.__dict__.get("_classes")
+        if cached is not None:
+            return cached
+        total = int(np.prod(self.n_options, dtype=object))
+        if total > 2_000_000:
+            raise GenomeError(f"search space {self.name!r}: {total} genomes are too many to "
+                              "enumerate its classes")
+        grid = np.indices(tuple(int(n) for n in self.n_options)).reshape(self.n_var, -1).T
+        self._classes = np.unique(self.canonical(grid), axis=0)
+        return self._classes
 
     # ----------------------------------------------------------------- genomes
     def validate(self, X: np.ndarray | Sequence[int] | Sequence[Sequence[int]]) -> np.ndarray:

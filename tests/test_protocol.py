@@ -202,3 +202,19 @@ def test_checkpoints_written_before_the_protocol_still_load(tmp_path):
     back, meta = load_checkpoint(path)
     assert meta == {"a": 1} and back.spec == net.spec
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in net.state_dict().items())
+
+
+def test_batch_statistics_evaluation_leaves_running_stats_alone(digits):
+    net = _make("nb201")
+    acc = SupernetAccuracy(net, digits, bn="batch", eval_images=100)
+    stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    cfg = net.space.decode(net.space.largest())
+    a, loss = acc.evaluate(cfg)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in stats.items())
+    assert not net.training  # left in eval mode, as after re-calibration
+    net.set_active(cfg)
+    net.train()
+    x = prepare_input(net, digits.val.x[:100], cfg)
+    with torch.no_grad():  # the same forward by hand: train-mode BN on the evaluation batch
+        ref = torch.nn.functional.cross_entropy(net(x), digits.val.y[:100]).item()
+    assert loss == pytest.approx(ref, rel=1e-5) and 0 <= a <= 100

@@ -1,7 +1,10 @@
 """The `evo-nas latency` commands: build, check and apply latency lookup tables on this device.
 
 * ``build``: measure every distinct part of a preset's space, write the table JSON; or, with
-  ``--from-exported DIR``, measure an exported part set (what a target device does);
+  ``--from-exported DIR``, measure an exported part set (what a target device does). Parts are
+  what the preset's supernet cuts a sub-network into: MobileNet stem, blocks and tail; NB201
+  (``--preset nb201 --supernet C=8,N=1``) stem, reduction blocks, tail and per cell each live
+  edge's op and each node sum;
 * ``check``: table vs real measurement on N random sub-networks (Kendall tau, MAPE, max error);
 * ``measure``: the real latency of an exported model file (or a preset's smallest/largest);
 * ``export-parts``: write the part set as TorchScript files plus a standalone script, to build a
@@ -19,6 +22,10 @@ from typing import Any
 from evo_nas.errors import ConfigError
 from evo_nas.latency.measure import BACKENDS, STATS
 
+PRESET_HELP = ("supernet preset: tiny (default), cifar, imagenet (elastic MobileNetV3), nb201 "
+               "(NAS-Bench-201 cells)")
+SUPERNET_HELP = "options of the preset's supernet, e.g. C=8,N=1 for nb201"
+
 
 def _settings(p: argparse.ArgumentParser, repeats: int) -> None:
     p.add_argument("--backend", default="eager", choices=BACKENDS)
@@ -34,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="latency_command", required=True)
 
     b = sub.add_parser("build", help="measure a latency lookup table on this device")
-    b.add_argument("--preset", default="tiny", help="search space preset (default tiny)")
+    b.add_argument("--preset", default="tiny", help=PRESET_HELP)
+    b.add_argument("--supernet", type=_options, metavar="K=V,...", help=SUPERNET_HELP)
     b.add_argument("--from-exported", metavar="DIR",
                    help="measure a part set written by `latency export-parts` instead")
     _settings(b, repeats=50)
@@ -49,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(handler=_build)
 
     c = sub.add_parser("check", help="table vs measured latency of random sub-networks")
-    c.add_argument("table", help="latency table JSON")
+    c.add_argument("table", help="latency table JSON (its supernet is rebuilt from the table)")
     c.add_argument("-n", type=int, default=50, help="random sub-networks (default 50)")
     c.add_argument("--repeats", type=int, help="timed rounds (default: the table's)")
     c.add_argument("--seed", type=int, default=1)
@@ -59,19 +67,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = sub.add_parser("measure", help="measured latency of an exported model or preset subnet")
     m.add_argument("model", nargs="?", help="exported model file (see `evo-nas export`)")
     m.add_argument("--preset", help="measure a subnet of this preset instead of a file")
+    m.add_argument("--supernet", type=_options, metavar="K=V,...", help=SUPERNET_HELP)
     m.add_argument("--which", default="largest", choices=("largest", "smallest"))
     _settings(m, repeats=100)
     m.set_defaults(handler=_measure)
 
     e = sub.add_parser("export-parts",
                        help="write the part set to build a table on a device with only torch")
-    e.add_argument("--preset", default="tiny")
+    e.add_argument("--preset", default="tiny", help=PRESET_HELP)
+    e.add_argument("--supernet", type=_options, metavar="K=V,...", help=SUPERNET_HELP)
     e.add_argument("--out", required=True, help="output directory")
     e.add_argument("--batch-size", type=int, default=1)
     e.add_argument("--contexts", type=int, default=3)
     e.add_argument("--calibration", type=int, default=10)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(handler=_export_parts)
+
+
+def _options(text: str) -> dict[str, Any]:
+    from evo_nas.cli import _options as parse
+
+    return parse(text)
+
+
+def _preset_net(preset: str, options: dict[str, Any] | None) -> Any:
+    """An untrained supernet of ``preset`` with ``--supernet`` options (seeded: repeatable
+    weights), or None for a MobileNet preset without options (the table builds its own)."""
+    from evo_nas.spaces import PRESETS, get_spec
+
+    if preset != "nb201":
+        get_spec(preset)  # an unknown preset fails before anything is printed
+    if preset in PRESETS and not options:
+        return None
+    import torch
+
+    from evo_nas.nn.protocol import supernet_from_preset
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        try:
+            return supernet_from_preset(preset, **(options or {})).eval()
+        except TypeError as e:
+            raise ConfigError(f"--supernet {options}: {e}") from None
 
 
 def _positive(**values: Any) -> None:
@@ -97,13 +134,11 @@ def _build(args: argparse.Namespace) -> int:
         table = LatencyTable(data, warn_device=False, source=repr(args.from_exported))
         out = Path(args.out or Path(args.from_exported) / "latency_table.json")
     else:
-        from evo_nas.spaces import get_spec
-
-        get_spec(args.preset)  # an unknown preset fails before anything is printed
+        net = _preset_net(args.preset, args.supernet)
         print(f"measuring the parts of preset {args.preset!r} ({args.backend}, batch "
               f"{args.batch_size}, {args.threads} thread(s)) ...", file=sys.stderr)
-        table = build_table(args.preset, args.backend, args.batch_size, args.threads,
-                            args.repeats, args.warmup, args.calibration, args.seed,
+        table = build_table(args.preset if net is None else net, args.backend, args.batch_size,
+                            args.threads, args.repeats, args.warmup, args.calibration, args.seed,
                             stat=args.stat, contexts=args.contexts)
         out = Path(args.out or f"latency_{args.preset}_{args.backend}.json")
     table.save(out)
@@ -138,7 +173,7 @@ def _measure(args: argparse.Namespace) -> int:
     elif args.preset:
         from evo_nas.latency.lut import _supernet
 
-        net = _supernet(args.preset)
+        net = _supernet(args.preset, _preset_net(args.preset, args.supernet))
         sp = net.space
         cfg = sp.decode(sp.largest() if args.which == "largest" else sp.smallest())
         sub = net.extract(cfg)
@@ -190,8 +225,9 @@ def _export_parts(args: argparse.Namespace) -> int:
     from evo_nas.latency import export_parts
 
     _positive(batch_size=args.batch_size, contexts=args.contexts)
-    root = export_parts(args.preset, args.out, args.batch_size, args.calibration, args.seed,
-                        args.contexts)
+    net = _preset_net(args.preset, args.supernet)
+    root = export_parts(args.preset if net is None else net, args.out, args.batch_size,
+                        args.calibration, args.seed, args.contexts)
     man = json.loads((root / "manifest.json").read_text())
     print(f"{len(man['parts'])} parts, {len(man['chains'])} chains, {len(man['networks'])} "
           f"calibration networks -> {root}/\non the target device (only torch needed):\n"

@@ -1,9 +1,13 @@
 """Latency lookup tables: each distinct part of a space measured, networks predicted as sums.
 
-A sub-network is cut into parts that run one after another: the stem, each MBConv block and the
-tail (head conv, pooling, classifier). A part's key holds everything that changes its latency
-(input resolution, channels in/mid/out, kernel, stride, squeeze-excite width, activation,
-residual, expansion conv present), so equal keys are the same computation.
+A sub-network is cut into parts that run one after another, by its supernet's optional protocol
+methods ``latency_keys`` / ``latency_parts`` / ``latency_configs`` (see
+:mod:`evo_nas.nn.protocol`). The elastic MobileNet: the stem, each MBConv block and the tail
+(head conv, pooling, classifier); a part's key holds everything that changes its latency (input
+resolution, channels in/mid/out, kernel, stride, squeeze-excite width, activation, residual,
+expansion conv present), so equal keys are the same computation. A choice-block supernet: stem,
+one part per (layer, candidate), head. NAS-Bench-201 cells: stem, reduction blocks, tail, and
+per cell one part per live edge (op, channels, size) and per extra input summed into a node.
 
 Parts are timed in context, not alone: a few real networks that together contain every part
 (each in ``contexts`` of them) are run part by part with a clock read in between, so each part
@@ -12,10 +16,11 @@ predicted latency is ``scale * sum(parts) + offset_ms``, a line fitted on random
 timed right after the parts; it absorbs the network's own call overhead (the JSON's ``calibration``
 says so and lists those networks). See :mod:`evo_nas.latency.measure` for the timing rules.
 
-Tables are JSON (format ``evo-nas-latency-table/1``) with the space name and spec, the device
-and settings they were measured with. A table from another space, or one missing a part, raises
-:class:`LatencyTableError` naming it; a table from another device loads with a
-:class:`DeviceMismatchWarning` naming both devices.
+Tables are JSON (format ``evo-nas-latency-table/1``) with the space name, the supernet they
+belong to (a MobileNet ``spec``, as before the protocol, else the supernet's ``settings()`` under
+``supernet``), the device and settings they were measured with. A table from another space or
+supernet, or one missing a part, raises :class:`LatencyTableError` naming it; a table from
+another device loads with a :class:`DeviceMismatchWarning` naming both devices.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from evo_nas.errors import EvoNasError
+from evo_nas.errors import CheckpointError, EvoNasError
 from evo_nas.latency.measure import (
     BACKENDS,
     PARTS_FORMAT,
@@ -139,17 +144,26 @@ def _part_modules(sub: Any) -> list[tuple[nn.Module, tuple[int, int, int]]]:
     return [(m.eval(), s) for m, s in out]
 
 
-def _collect_parts(spec: MobileNetSpec, net: Any, contexts: int = 3
+def _collect_parts(spec: MobileNetSpec | None, net: Any, contexts: int = 3
                    ) -> tuple[dict[str, tuple[nn.Module, tuple[int, int, int]]],
                               list[list[str]]]:
+    """:func:`_collect` under its name from before the protocol (``spec`` is not needed: the
+    supernet knows its parts)."""
+    return _collect(net, contexts)
+
+
+def _collect(net: Any, contexts: int = 3
+             ) -> tuple[dict[str, tuple[nn.Module, tuple[int, int, int]]], list[list[str]]]:
     """Every distinct part of the space and real networks (chains of part keys) that together
     contain each part at least ``contexts`` times (with other neighbours where the space allows),
-    picked greedily among the skeletons: most parts still short of contexts first."""
+    picked greedily among ``net.latency_configs()`` (for MobileNet the skeletons): most parts
+    still short of contexts first."""
     space = net.space
+    _require_parts(net)
     cands = []
-    for cfg in _skeletons(spec):
+    for cfg in net.latency_configs():
         cfg = space.decode(space.encode(cfg))
-        cands.append((cfg, [k for _, k in part_keys(spec, spec.layout(cfg))]))
+        cands.append((cfg, [k for _, k in net.latency_keys(cfg)]))
     need = {k: max(1, contexts) for _, keys in cands for k in keys}
     used = [0] * len(cands)
     parts: dict[str, tuple[nn.Module, tuple[int, int, int]]] = {}
@@ -161,12 +175,59 @@ def _collect_parts(spec: MobileNetSpec, net: Any, contexts: int = 3
         cfg, keys = cands[i]
         used[i] += 1
         if used[i] == 1:
-            for key, (mod, shape) in zip(keys, _part_modules(net.extract(cfg)), strict=True):
-                parts.setdefault(key, (mod, shape))
+            for key, (got, mod, shape) in zip(keys, net.latency_parts(cfg), strict=True):
+                if got != key:
+                    raise RuntimeError(f"{type(net).__name__}: latency_parts gives part {got!r} "
+                                       f"where latency_keys gives {key!r}")
+                parts.setdefault(key, (mod, tuple(int(v) for v in shape)))
         chains.append(keys)
         for k in keys:
             need[k] -= 1
     return parts, chains
+
+
+def _require_parts(net: Any) -> None:
+    """A LatencyTableError unless ``net`` cuts sub-networks into parts (the protocol's optional
+    ``latency_keys`` / ``latency_parts`` / ``latency_configs``)."""
+    from evo_nas.nn.protocol import supports_latency_table
+
+    if not supports_latency_table(net):
+        raise LatencyTableError(
+            f"{type(net).__name__} has no latency_parts()/latency_configs(): per-part latency "
+            "tables need a supernet that splits a sub-network into parts (see "
+            "evo_nas.nn.protocol); measure its sub-networks with MeasuredLatency instead")
+
+
+def _settings_of(net: Any) -> dict[str, Any]:
+    """``net.settings()`` as a table stores it (through JSON, so it compares with a loaded one)."""
+    try:
+        return json.loads(json.dumps(net.settings()))
+    except (TypeError, ValueError) as e:
+        raise LatencyTableError(f"{type(net).__name__}.settings() is not JSON-able, so a table "
+                                f"cannot record which supernet it belongs to: {e}") from None
+
+
+def _describe(settings: Mapping[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True)
+
+
+def _same_space(a: SearchSpace, b: SearchSpace) -> bool:
+    """Same genes, options and cost function: configs of one are the same networks in the
+    other (space names alone do not say it: every NB201 space is called ``nb201``)."""
+    try:
+        return bool(a.name == b.name and tuple(a.choices) == tuple(b.choices)
+                    and a.meta.get("costs") == b.meta.get("costs"))
+    except (TypeError, ValueError):  # costs that do not compare
+        return False
+
+
+def _identity(space: SearchSpace, net: Any) -> dict[str, Any]:
+    """What a table or part set records to name its supernet: a MobileNet ``spec`` (the format
+    from before the protocol, so those files stay as they were), else ``settings()``."""
+    spec = space.meta.get("spec")
+    if isinstance(spec, MobileNetSpec):
+        return {"spec": spec.to_dict()}
+    return {"supernet": _settings_of(net)}
 
 
 def _calibration_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
@@ -180,13 +241,23 @@ class LatencyTable:
 
     ``table(configs)`` returns ``{"latency": ms array}``; ``cheap`` lets budgets be checked
     before a search. ``data`` is the table dict (see :func:`build_table` or a JSON file).
+    ``space`` is the space the configs come from, or the supernet itself (then a table of
+    another supernet is refused by comparing ``settings()``). A table of a supernet other than
+    MobileNet needs that supernet to cut configs into parts: the one given, else an untrained
+    one rebuilt from the ``settings()`` the table recorded (latency does not depend on weights).
     """
 
     cheap = True
 
-    def __init__(self, data: Mapping[str, Any], space: SearchSpace | None = None,
+    def __init__(self, data: Mapping[str, Any], space: Any = None,
                  warn_device: bool = True, source: str = "<memory>") -> None:
         self.source = source
+        supernet = None
+        if space is not None and not isinstance(space, SearchSpace):
+            supernet, space = space, getattr(space, "space", None)
+            if not isinstance(space, SearchSpace):
+                raise LatencyTableError(f"latency table {source}: {type(supernet).__name__} is "
+                                        "neither a search space nor a supernet with a .space")
         if not isinstance(data, Mapping) or not isinstance(data.get("entries"), Mapping):
             raise LatencyTableError(f"latency table {source}: not a table (no 'entries' mapping)")
         fmt = data.get("format", TABLE_FORMAT)
@@ -205,29 +276,74 @@ class LatencyTable:
         self.scale = float(cal.get("scale", 1.0))
         self.offset_ms = float(cal.get("offset_ms", 0.0))
         self.space_name = str(data.get("space", ""))
-        if space is None:
-            spec_d = data.get("spec")
-            if not spec_d:
-                raise LatencyTableError(f"latency table {source}: no 'spec' to rebuild its "
-                                        "space from; pass the space")
-            space = MobileNetSpec.from_dict(spec_d).space()
-        self.space = space
-        self.spec = spec_of(space)
-        if self.space_name != space.name:
-            raise LatencyTableError(f"latency table {source} was built for space "
-                                    f"{self.space_name or '?'!r}, not {space.name!r}")
-        if data.get("spec") and MobileNetSpec.from_dict(data["spec"]) != self.spec:
-            raise LatencyTableError(f"latency table {source}: its spec of space {space.name!r} "
-                                    "differs from this one (another preset definition)")
+        self.net: Any = supernet
+        self.spec: MobileNetSpec | None = None
+        if "supernet" in data:
+            self.space = self._bind_supernet(data["supernet"], space)
+        else:  # a MobileNet table: its spec says everything (the format before the protocol)
+            if space is None:
+                spec_d = data.get("spec")
+                if not spec_d:
+                    raise LatencyTableError(f"latency table {source}: no 'spec' or 'supernet' "
+                                            "to rebuild its space from; pass the space")
+                space = MobileNetSpec.from_dict(spec_d).space()
+            self.space = space
+            if self.space_name != space.name:
+                raise LatencyTableError(f"latency table {source} was built for space "
+                                        f"{self.space_name or '?'!r}, not {space.name!r}")
+            self.spec = spec_of(space)
+            if data.get("spec") and MobileNetSpec.from_dict(data["spec"]) != self.spec:
+                raise LatencyTableError(f"latency table {source}: its spec of space "
+                                        f"{space.name!r} differs from this one (another preset "
+                                        "definition)")
         self.device: dict[str, Any] = dict(data.get("device") or {})
         if warn_device:
             self.warn_if_other_device()
 
+    def _bind_supernet(self, recorded: Any, space: SearchSpace | None) -> SearchSpace:
+        """The supernet that cuts configs into parts: the one given, if its ``settings()`` are
+        the recorded ones, else one rebuilt from them that has the given space."""
+        src = self.source
+        if not isinstance(recorded, Mapping) or "kind" not in recorded:
+            raise LatencyTableError(f"latency table {src}: 'supernet' = {recorded!r} is not a "
+                                    "supernet's settings()")
+        if space is not None and self.space_name != space.name:
+            raise LatencyTableError(f"latency table {src} was built for space "
+                                    f"{self.space_name or '?'!r}, not {space.name!r}")
+        if self.net is not None:
+            theirs = _settings_of(self.net)
+            if theirs != recorded:
+                raise LatencyTableError(f"latency table {src} belongs to supernet "
+                                        f"{_describe(recorded)}, not to this one, "
+                                        f"{_describe(theirs)}")
+        else:
+            from evo_nas.nn.protocol import build_supernet
+
+            try:
+                with torch.random.fork_rng():
+                    torch.manual_seed(0)
+                    self.net = build_supernet(recorded).eval()
+            except CheckpointError as e:
+                raise LatencyTableError(f"latency table {src} belongs to supernet "
+                                        f"{_describe(recorded)}, which cannot be rebuilt here "
+                                        f"({e}); pass that supernet instead of a space") from None
+            if space is not None and not _same_space(space, self.net.space):
+                raise LatencyTableError(f"latency table {src} belongs to supernet "
+                                        f"{_describe(recorded)}, whose space differs from the "
+                                        f"given space {space.name!r} (other genes or costs): "
+                                        "pass the supernet, or build a table for it")
+        _require_parts(self.net)
+        if self.space_name != self.net.space.name:
+            raise LatencyTableError(f"latency table {src} was built for space "
+                                    f"{self.space_name or '?'!r}, not {self.net.space.name!r}")
+        return space if space is not None else self.net.space
+
     # ------------------------------------------------------------- io
     @classmethod
-    def load(cls, path: str | Path, space: SearchSpace | None = None,
+    def load(cls, path: str | Path, space: Any = None,
              warn_device: bool = True) -> LatencyTable:
-        """Read a table JSON; a missing or unreadable file is a LatencyTableError."""
+        """Read a table JSON; a missing or unreadable file is a LatencyTableError. ``space``: the
+        search space, or the supernet (see the class docstring)."""
         p = Path(path)
         if not p.is_file():
             raise LatencyTableError(f"latency table {str(p)!r} does not exist")
@@ -257,13 +373,17 @@ class LatencyTable:
     # ------------------------------------------------------------- prediction
     def parts(self, config: Mapping[str, Any]) -> list[tuple[str, str, float]]:
         """``(part name, key, ms)`` of each part of ``config``; a missing part raises."""
-        lay = self.spec.layout(dict(config))
+        if self.spec is not None:
+            lay = self.spec.layout(dict(config))
+            keys, where = part_keys(self.spec, lay), f" of config res={lay.resolution}"
+        else:
+            keys, where = self.net.latency_keys(config), ""
         out = []
-        for name, key in part_keys(self.spec, lay):
+        for name, key in keys:
             ms = self.entries.get(key)
             if ms is None:
                 raise LatencyTableError(f"latency table {self.source} has no entry for part "
-                                        f"{name} (key {key!r}) of config res={lay.resolution}; "
+                                        f"{name} (key {key!r}){where}; "
                                         "rebuild it with `evo-nas latency build`")
             out.append((name, key, ms))
         return out
@@ -312,6 +432,9 @@ def _supernet(space_or_preset: Any, net: Any = None) -> Any:
         return net
     if isinstance(space_or_preset, WeightSharingSupernet):
         return space_or_preset
+    if isinstance(space_or_preset, SearchSpace) and "spec" not in space_or_preset.meta:
+        raise LatencyTableError(f"search space {space_or_preset.name!r} is not a MobileNet "
+                                "space, so no supernet can be made from it: pass the supernet")
     with torch.random.fork_rng():
         torch.manual_seed(0)
         if isinstance(space_or_preset, str) and space_or_preset not in PRESETS:
@@ -369,34 +492,41 @@ def _check_args(backend: str, batch_size: int, threads: int, repeats: int,
             raise LatencyTableError(f"latency {name} = {v!r}: must be a positive integer")
 
 
-def build_table(space_or_preset: SearchSpace | MobileNetSpec | str, backend: str = "eager",
+def _net_and_space(space_or_preset: Any, net: Any) -> tuple[Any, SearchSpace]:
+    """The supernet whose parts are timed and the space the table answers for."""
+    net = _supernet(space_or_preset, net)
+    return net, space_or_preset if isinstance(space_or_preset, SearchSpace) else net.space
+
+
+def build_table(space_or_preset: Any, backend: str = "eager",
                 batch_size: int = 1, threads: int = 1, repeats: int = 50, warmup: int = 10,
                 calibration: int = 10, seed: int = 0, net: Any = None,
                 stat: str = "median", contexts: int = 3) -> LatencyTable:
     """Time every distinct part of the space on this machine, in context (inside a few real
     networks that contain them all), and fit the calibration on ``calibration`` random whole
     networks timed right after. ``stat`` is the statistic of the
-    timings used (``median`` or ``q1``). Weights do not matter for latency, so a fresh supernet
-    is used unless ``net`` is given."""
+    timings used (``median`` or ``q1``). ``space_or_preset``: a MobileNet space, spec or preset
+    name, ``"nb201"``, or any supernet with ``latency_parts`` (see :mod:`evo_nas.nn.protocol`).
+    Weights do not matter for latency, so a fresh supernet is used unless one is given."""
     _check_args(backend, batch_size, threads, repeats, stat)
-    space, spec = _spaces(space_or_preset)
-    net = _supernet(spec, net)
-    parts, chains = _collect_parts(spec, net, contexts)
+    net, space = _net_and_space(space_or_preset, net)
+    parts, chains = _collect(net, contexts)
     known = set(parts)
     probe = space.decode_many(space.sample(64, seed + 12345))
-    for cfg in probe:  # the skeleton argument of _skeletons, checked
-        for name, key in part_keys(spec, spec.layout(cfg)):
+    for cfg in probe:  # the claim of latency_configs (for MobileNet: of _skeletons), checked
+        for name, key in net.latency_keys(cfg):
             if key not in known:
                 raise RuntimeError(f"part enumeration missed {name} ({key})")
     networks = []
     for cfg in _calibration_configs(space, calibration, seed):
         sub = net.extract(cfg).eval()
-        keys = [k for _, k in part_keys(spec, sub.layout)]
-        networks.append((cfg, keys, sub, (spec.in_channels, cfg["res"], cfg["res"])))
-    meta = {"space": space.name, "spec": spec.to_dict(), "source": "build_table"}
+        keys = [k for _, k in net.latency_keys(cfg)]
+        networks.append((cfg, keys, sub, tuple(net.input_shape(cfg))))
+    meta = {"space": space.name, **_identity(space, net), "source": "build_table"}
     data = table_from_parts(parts, chains, networks, backend, batch_size, threads, warmup,
                             repeats, seed, stat, meta)
-    return LatencyTable(data, space, warn_device=False, source=f"<built for {space.name}>")
+    owner = space if "spec" in meta else net
+    return LatencyTable(data, owner, warn_device=False, source=f"<built for {space.name}>")
 
 
 def check_table(table: LatencyTable, n: int = 50, seed: int = 1,
@@ -422,7 +552,7 @@ def check_table(table: LatencyTable, n: int = 50, seed: int = 1,
     raw = np.array([table.sum_parts(c) for c in configs])
     res = measure_configs(space, configs, backend, bs, th,
                           int(repeats or d.get("repeats", 50)), int(warmup or d.get("warmup", 10)),
-                          seed, net)
+                          seed, net if net is not None else table.net)
     meas = np.array([r[f"{stat}_ms"] for r in res])
     iqr = np.array([r["iqr_ms"] for r in res])
     err = pred - meas
@@ -443,21 +573,21 @@ def check_table(table: LatencyTable, n: int = 50, seed: int = 1,
     }
 
 
-def export_parts(space_or_preset: SearchSpace | MobileNetSpec | str, out_dir: str | Path,
+def export_parts(space_or_preset: Any, out_dir: str | Path,
                  batch_size: int = 1, calibration: int = 10, seed: int = 0,
-                 contexts: int = 3) -> Path:
+                 contexts: int = 3, net: Any = None) -> Path:
     """Write every distinct part (and the calibration networks) as TorchScript files with a
     manifest and the standalone ``measure.py``, to build a table on a device with only torch::
 
         python DIR/measure.py DIR --threads 1   # writes DIR/latency_table.json
-    """
-    space, spec = _spaces(space_or_preset)
-    net = _supernet(spec)
+
+    ``space_or_preset`` as for :func:`build_table`; every part must be scriptable."""
+    net, space = _net_and_space(space_or_preset, net)
     root = Path(out_dir)
     (root / "parts").mkdir(parents=True, exist_ok=True)
     (root / "networks").mkdir(exist_ok=True)
-    parts, chains = _collect_parts(spec, net, contexts)
-    man: dict[str, Any] = {"format": PARTS_FORMAT, "space": space.name, "spec": spec.to_dict(),
+    parts, chains = _collect(net, contexts)
+    man: dict[str, Any] = {"format": PARTS_FORMAT, "space": space.name, **_identity(space, net),
                            "batch_size": int(batch_size), "parts": {}, "chains": chains,
                            "networks": []}
     with _quiet_jit():
@@ -470,8 +600,8 @@ def export_parts(space_or_preset: SearchSpace | MobileNetSpec | str, out_dir: st
             f = f"networks/{i:03d}.pt"
             torch.jit.save(torch.jit.script(sub), str(root / f))
             man["networks"].append({"config": cfg, "file": f,
-                                    "keys": [k for _, k in part_keys(spec, sub.layout)],
-                                    "input": [spec.in_channels, cfg["res"], cfg["res"]]})
+                                    "keys": [k for _, k in net.latency_keys(cfg)],
+                                    "input": [int(v) for v in net.input_shape(cfg)]})
     (root / "manifest.json").write_text(json.dumps(man, indent=1))
     from evo_nas.latency import measure
 

@@ -444,7 +444,9 @@ def build_from_parts_dir(parts_dir: str | os.PathLike[str], threads: int = 1,
                                                         map_location="cpu"), n["input"])
                 for n in man["networks"]]
     bs = int(man.get("batch_size", 1) if batch_size is None else batch_size)
-    meta = {"space": man["space"], "spec": man["spec"], "source": f"exported parts {root.name}"}
+    # the supernet it belongs to: a MobileNet "spec", or any other supernet's "supernet" settings
+    meta = {"space": man["space"], **{k: man[k] for k in ("spec", "supernet") if k in man},
+            "source": f"exported parts {root.name}"}
     return table_from_parts(parts, man["chains"], nets, "torchscript", bs, threads, warmup,
                             repeats, stat=stat, meta=meta)
 

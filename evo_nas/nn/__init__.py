@@ -3,6 +3,7 @@ choice blocks, NAS-Bench-201 cells), static extraction, BN re-calibration."""
 
 from evo_nas.nn.bn import recalibrate_bn
 from evo_nas.nn.choice import ChoiceSupernet
+from evo_nas.nn.fewshot import FewShotSupernet
 from evo_nas.nn.layers import (
     ElasticBatchNorm2d,
     ElasticConv2d,
@@ -29,6 +30,7 @@ __all__ = [
     "ElasticDepthwiseConv2d",
     "ElasticLinear",
     "ElasticSqueezeExcite",
+    "FewShotSupernet",
     "MBConv",
     "SqueezeExcite",
     "SubNet",

@@ -8,7 +8,8 @@ weight on the reset values after a handful of batches and collapses accuracy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from itertools import chain
 
 import torch
@@ -17,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from evo_nas.errors import DataError
 
-__all__ = ["recalibrate_bn"]
+__all__ = ["frozen_bn", "recalibrate_bn"]
 
 
 def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, ...]],
@@ -59,3 +60,20 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, ..
         for m, training in modes:
             m.training = training
     return n
+
+
+@contextlib.contextmanager
+def frozen_bn(net: nn.Module) -> Iterator[None]:
+    """Train-mode BN (batch statistics) whose running statistics stay untouched (momentum 0)."""
+    bns = [m for m in net.modules() if isinstance(m, _BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None
+              else None) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (mom, nbt) in zip(bns, saved, strict=True):
+            m.momentum = mom
+            if nbt is not None:
+                m.num_batches_tracked.copy_(nbt)

@@ -296,6 +296,33 @@ class ChoiceSupernet(SupernetBase):
             x = m(x)
         return self.head(x)
 
+    # ----------------------------------------------------------------- latency parts
+    def latency_keys(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``stem``, ``layer=candidate`` per layer, ``head``: the per-op table of ProxylessNAS /
+        FBNet. Candidates share nothing, so a (layer, candidate) pair is one fixed computation
+        and the extracted network is exactly this chain."""
+        cfg = self.canonical_config(config)
+        return [("stem", "stem"), *((n, f"{n}={cfg[n]}") for n in self.names), ("head", "head")]
+
+    def latency_parts(self, config: Mapping[str, Any]
+                      ) -> list[tuple[str, nn.Module, tuple[int, int, int]]]:
+        """The extracted ``Sequential``'s modules (eval mode) with the input shape of each."""
+        sub = self.extract(config)
+        shape: tuple[int, ...] = self._input_shape
+        out = []
+        for (_, key), mod in zip(self.latency_keys(sub.config), sub, strict=True):
+            out.append((key, mod.eval(), shape))
+            shape = _probe(mod, shape, key)
+        return out  # type: ignore[return-value]
+
+    def latency_configs(self) -> list[dict[str, Any]]:
+        """Layer ``i`` takes candidate ``(j + s * i) mod n_i``: ``s = 0`` covers every candidate,
+        the other shifts put them next to other neighbours (more contexts to time them in)."""
+        width = max(len(cs) for cs in self._candidates)
+        return [{n: cs[(j + s * i) % len(cs)]
+                 for i, (n, cs) in enumerate(zip(self.names, self._candidates, strict=True))}
+                for s in range(width) for j in range(width)]
+
 
 # ---------------------------------------------------------------------- a ready-made space
 def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,

@@ -221,5 +221,75 @@ class NB201Supernet(SupernetBase):
         x = self.lastact(x).mean((2, 3))
         return self.classifier(x)
 
+    # ----------------------------------------------------------------- latency parts
+    def _latency_walk(self, config: Mapping[str, Any]
+                      ) -> list[tuple[str, str, tuple[int, int, int], tuple[Any, ...]]]:
+        """``(name, key, input (C, H, W), where)`` of each part; ``where`` locates its module in
+        the extracted :class:`NB201Net`. Parts: stem, reduction blocks, the tail, and per cell
+        one part per live edge (key: op, channels, size) and one per extra input summed into a
+        node. Zero edges are absent (the plan drops them); what a cell costs beyond its ops and
+        sums (the zero tensor it starts from, the loop) is the same for every cell, so the
+        table's calibration offset absorbs it."""
+        cfg = self.canonical_config(config)
+        codes = tuple(NB201_CODES.index(cfg[g]) for g in NB201_GENES)
+        plan = cell_plan(codes)
+        c, r = self.C, self.image_size
+        out: list[tuple[str, str, tuple[int, int, int], tuple[Any, ...]]] = [
+            ("stem", f"stem:c{self.in_channels}-{c}:r{r}", (self.in_channels, r, r), ("stem",))]
+        li = 0
+        for s in range(3):
+            if s:
+                out.append((f"s{s}.reduce", f"reduce:c{c}-{2 * c}:r{r}", (c, r, r), ("layer", li)))
+                li, c, r = li + 1, 2 * c, (r - 1) // 2 + 1  # 3x3 conv, stride 2, padding 1
+            for i in range(self.N):
+                k = 0  # index of the op in the static cell (plan order)
+                for j, incoming in enumerate(plan, start=1):
+                    for m, (e, _) in enumerate(incoming):
+                        out.append((f"s{s}.c{i}.e{e}", f"edge:{NB201_CODES[codes[e]]}:c{c}:r{r}",
+                                    (c, r, r), ("op", li, k)))
+                        k += 1
+                        if m:
+                            out.append((f"s{s}.c{i}.n{j}.sum", f"sum:c{c}:r{r}", (c, r, r),
+                                        ("sum",)))
+                li += 1
+        out.append(("tail", f"tail:c{c}:r{r}:n{self.num_classes}", (c, r, r), ("tail",)))
+        return out
+
+    def latency_keys(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(part name, key)`` per part (see :meth:`_latency_walk`), without building modules."""
+        return [(name, key) for name, key, _, _ in self._latency_walk(config)]
+
+    def latency_parts(self, config: Mapping[str, Any]
+                      ) -> list[tuple[str, nn.Module, tuple[int, int, int]]]:
+        """The parts as modules of the extracted network (eval mode); a sum is a
+        :class:`~evo_nas.nn.parts.NodeSum`, the tail BN-ReLU, pooling and classifier."""
+        from evo_nas.nn.parts import NodeSum, PoolClassifier
+
+        cfg = self.canonical_config(config)
+        net = self.extract(cfg).eval()
+        out: list[tuple[str, nn.Module, tuple[int, int, int]]] = []
+        for _, key, shape, where in self._latency_walk(cfg):
+            if where[0] == "stem":
+                mod: nn.Module = net.stem
+            elif where[0] == "layer":
+                mod = net.layers[where[1]]
+            elif where[0] == "op":
+                mod = net.layers[where[1]].ops[where[2]]
+            elif where[0] == "sum":
+                mod = NodeSum()
+            else:
+                mod = PoolClassifier(net.lastact, net.classifier)
+            out.append((key, mod.eval(), shape))
+        return out
+
+    def latency_configs(self) -> list[dict[str, Any]]:
+        """Every op on all six edges (each op at each stage, nodes of 1-3 inputs), then the four
+        ops rotated over the edges (the same parts next to other neighbours)."""
+        ops = NB201_CODES[1:]
+        out = [dict.fromkeys(NB201_GENES, op) for op in ops]
+        out += [{g: ops[(e + s) % len(ops)] for e, g in enumerate(NB201_GENES)}
+                for s in range(len(ops))]
+        return out
+
 
 register_supernet("nb201", NB201Supernet)

@@ -16,6 +16,15 @@ What a supernet provides:
   cost function in ``space.meta['costs']`` (analytic, or counted once per candidate by hooks).
 * ``settings()``: a JSON-able dict with a ``kind`` that :func:`build_supernet` turns back into an
   untrained supernet of the same shape; checkpoints store it next to the weights.
+
+Optional, for per-part latency lookup tables (:func:`evo_nas.latency.build_table`); without them
+latency is measured network by network (:class:`~evo_nas.latency.MeasuredLatency`):
+
+* ``latency_keys(config)``: ``(part name, key)`` of each part of the sub-network in execution
+  order, cheap (a table calls it for every prediction); equal keys are the same computation.
+* ``latency_parts(config)``: ``(key, static module, input (C, H, W))`` of the same parts, in the
+  same order; each part's output is the next part's input, so a chain of them can be timed.
+* ``latency_configs()``: configs whose parts together include every distinct part of the space.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ __all__ = [
     "register_supernet",
     "supernet_from_preset",
     "SUPERNET_KINDS",
+    "supports_latency_table",
 ]
 
 @runtime_checkable
@@ -108,6 +118,38 @@ class SupernetBase(nn.Module):
             return dict(self._config)
         return self.space.decode(self.space.encode(config))
 
+    # ------------------------------------------------ optional: per-part latency tables
+    def _no_latency_parts(self, method: str) -> Exception:
+        from evo_nas.latency.lut import LatencyTableError
+
+        return LatencyTableError(
+            f"{type(self).__name__} has no {method}(): per-part latency tables need a supernet "
+            "that splits a sub-network into parts (latency_keys, latency_parts, "
+            "latency_configs); measure its sub-networks with MeasuredLatency instead")
+
+    def latency_keys(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(part name, key)`` of each part of ``config``; default: derived from
+        :meth:`latency_parts` (extracts modules, so override it when that is slow)."""
+        return [(k, k) for k, _, _ in self.latency_parts(config)]
+
+    def latency_parts(self, config: Mapping[str, Any]
+                      ) -> list[tuple[str, nn.Module, tuple[int, int, int]]]:
+        """``(key, static module, input (C, H, W))`` per part, chained; none by default."""
+        raise self._no_latency_parts("latency_parts")
+
+    def latency_configs(self) -> list[dict[str, Any]]:
+        """Configs that together contain every distinct part; none by default."""
+        raise self._no_latency_parts("latency_configs")
+
+
+def supports_latency_table(net: Any) -> bool:
+    """Whether ``net`` splits sub-networks into parts (a per-part latency table applies)."""
+    parts = getattr(type(net), "latency_parts", None)
+    configs = getattr(type(net), "latency_configs", None)
+    return (callable(parts) and callable(configs) and hasattr(net, "latency_keys")
+            and parts is not SupernetBase.latency_parts
+            and configs is not SupernetBase.latency_configs)
+
 
 def prepare_input(net: Any, x: Tensor, config: Mapping[str, Any]) -> Tensor:
     """``x`` resized (bilinear) to the spatial size ``net.input_shape(config)`` asks for."""
@@ -161,6 +203,7 @@ def build_supernet(settings: Mapping[str, Any]) -> nn.Module:
 
 
 def _load_builtin_kinds() -> None:
+    import evo_nas.nn.fewshot  # noqa: F401  (registers 'fewshot')
     import evo_nas.nn.nb201  # noqa: F401  (registers 'nb201')
     import evo_nas.nn.supernet  # noqa: F401  (registers 'mobilenet')
 

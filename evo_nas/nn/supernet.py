@@ -200,6 +200,30 @@ class Supernet(SupernetBase):
         """Static copy of ``config`` (default: the active one); see :func:`extract`."""
         return extract(self, self._config if config is None else config)
 
+    # ----------------------------------------------------------------- latency parts
+    def latency_keys(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Stem, each MBConv block, tail (:func:`evo_nas.latency.part_keys`), from the layout
+        alone: no module is built, so a table predicts quickly."""
+        from evo_nas.latency.lut import part_keys
+
+        return part_keys(self.spec, self.spec.layout(self.canonical_config(config)))
+
+    def latency_parts(self, config: Mapping[str, Any]
+                      ) -> list[tuple[str, nn.Module, tuple[int, int, int]]]:
+        """The extracted sub-network cut into stem, blocks and tail, with their inputs."""
+        from evo_nas.latency.lut import _part_modules, part_keys
+
+        sub = self.extract(self.canonical_config(config))
+        return [(key, mod, shape) for (_, key), (mod, shape) in
+                zip(part_keys(self.spec, sub.layout), _part_modules(sub), strict=True)]
+
+    def latency_configs(self) -> list[dict[str, Any]]:
+        """Full-depth networks of every resolution, width and (kernel, expand): see
+        :func:`evo_nas.latency.lut._skeletons` for why they contain every block."""
+        from evo_nas.latency.lut import _skeletons
+
+        return _skeletons(self.spec)
+
     # ----------------------------------------------------------------- forward
     def forward(self, x: Tensor) -> Tensor:
         x = self.stem(x)

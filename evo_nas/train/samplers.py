@@ -51,14 +51,19 @@ class Sampler(Protocol):
 
 
 class UniformSampler:
-    """SPOS: ``n`` sub-networks drawn uniformly per step."""
+    """SPOS: ``n`` sub-networks drawn uniformly per step. ``by_class`` draws uniformly over the
+    space's canonical classes instead of over genomes (isomorphism-aware sampling, Ning et al.
+    2021: on NB201 a large class of twins is otherwise trained as often as all its members)."""
 
-    def __init__(self, n: int = 1) -> None:
+    def __init__(self, n: int = 1, by_class: bool = False) -> None:
         if n < 1:
             raise ConfigError(f"uniform sampler n = {n}: must be at least 1")
-        self.n = n
+        self.n, self.by_class = n, by_class
 
     def __call__(self, space: SearchSpace, rng: np.random.Generator) -> np.ndarray:
+        if self.by_class:
+            classes = space.classes()
+            return classes[rng.integers(0, len(classes), self.n)]
         return space.sample(self.n, rng)
 
 

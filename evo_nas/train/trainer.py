@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from evo_nas.data import Dataset, batches
 from evo_nas.errors import CheckpointError, ConfigError
+from evo_nas.nn.bn import frozen_bn
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
 from evo_nas.space import SearchSpace
 from evo_nas.train.checkpoint import load_train_state, save_train_state
@@ -106,23 +107,6 @@ def sampler_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     return {**kwargs, **cfg.sampler_options}
 
 
-@contextlib.contextmanager
-def _frozen_bn(net: torch.nn.Module) -> Iterator[None]:
-    """Train-mode BN (batch statistics) whose running statistics stay untouched (momentum 0)."""
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None
-              else None) for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (mom, nbt) in zip(bns, saved, strict=True):
-            m.momentum = mom
-            if nbt is not None:
-                m.num_batches_tracked.copy_(nbt)
-
-
 def batch_loss_scorer(net: WeightSharingSupernet, x: torch.Tensor, y: torch.Tensor,
                       ctx: DistContext | None = None,
                       autocast: Callable[[], Any] = contextlib.nullcontext,
@@ -139,7 +123,7 @@ def batch_loss_scorer(net: WeightSharingSupernet, x: torch.Tensor, y: torch.Tens
         was = net.training
         net.train()
         out = []
-        with _frozen_bn(net):
+        with frozen_bn(net):
             for c in configs:
                 net.set_active(c)
                 with autocast():
