@@ -85,6 +85,7 @@ def load_batch(source: str | Path | dict[str, Any]) -> BatchSpec:
     for i, (exp, ename) in enumerate(zip(experiments, names, strict=True)):
         for seed in seeds:
             merged = _merge(base, {k: v for k, v in exp.items() if k != "name"})
+            # load_config's seed rule: train.seed follows this seed unless set explicitly
             merged.update(name=f"{ename}-s{seed}", seed=seed, runs_dir=str(spec.batch_dir))
             try:
                 spec.jobs.append(load_config(merged))

@@ -163,8 +163,6 @@ def _config(args: argparse.Namespace, base: dict[str, Any] | None = None):
         _set(data, "search.options.predictor", args.predictor)
     if getattr(args, "budget", None):
         _set(data, "search.budgets", dict(args.budget))
-    if getattr(args, "seed", None) is not None:
-        _set(data, "train.seed", args.seed)
     return load_config(data)
 
 

@@ -254,14 +254,22 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(source: str | Path | dict[str, Any] | None = None) -> RunConfig:
-    """A validated :class:`RunConfig` from a YAML/TOML file, a dict, or defaults (``None``)."""
+    """A validated :class:`RunConfig` from a YAML/TOML file, a dict, or defaults (``None``).
+
+    The one seed rule, for files, dicts, the CLI and batches alike: ``train.seed`` follows the
+    run's ``seed`` unless the source sets ``train.seed`` itself, so different run seeds train
+    different supernets while an explicit training seed stays fixed."""
     if source is None:
         data: dict[str, Any] = {}
     elif isinstance(source, dict):
         data = source
     else:
         data = read_file(source)
-    return parse(RunConfig, data).validate()
+    cfg = parse(RunConfig, data)
+    train = data.get("train")
+    if not (isinstance(train, dict) and "seed" in train):
+        cfg.train.seed = cfg.seed
+    return cfg.validate()
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -26,3 +26,7 @@ class DataError(EvoNasError):
 
 class CheckpointError(EvoNasError):
     """A checkpoint that is missing, corrupt, or belongs to another space."""
+
+
+class RunDirBusyError(EvoNasError):
+    """A run directory another search is writing to (two writers would interleave rows)."""

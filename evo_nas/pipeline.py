@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import secrets
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +151,17 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
 
     Every evaluation is committed to ``<run dir>/archive.db`` as it happens, together with the
     search state at each generation; ``resume`` names an archived run to continue. Evaluations
-    with the same checkpoint, data and evaluation settings are reused from the archive. If the
-    search ends without a feasible architecture, history.csv is still written and the
-    BudgetError propagates: no pareto files pretend to be a result.
+    in the same :func:`evaluation_scope` are reused from the archive. The run directory is
+    locked for the whole search (:func:`run_dir_lock`). If the search ends without a feasible
+    architecture, history.csv is still written and the BudgetError propagates: no pareto files
+    pretend to be a result.
     """
+    with run_dir_lock(cfg.run_dir):
+        return _search_locked(cfg, checkpoint, progress, resume)
+
+
+def _search_locked(cfg: RunConfig, checkpoint: str | Path | None, progress: bool,
+                   resume: str | None) -> SearchResult:
     from evo_nas.archive import Archive
     from evo_nas.errors import BudgetError
     from evo_nas.search import search
@@ -159,13 +170,10 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
     ckpt = Path(checkpoint or checkpoint_path(cfg))
     net, _ = load_checkpoint(ckpt)
     problem = build_problem(net, load_run_data(cfg), cfg)
-    scope = "|".join([net.space.name, _file_digest(ckpt), cfg.data.dataset,
-                      f"{cfg.data.val_fraction}:{cfg.data.max_train}:{cfg.seed}",
-                      f"{cfg.eval.split}:{cfg.eval.calib_images}",
-                      ",".join(sorted(problem.metrics))])
-    run = resume or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    scope = evaluation_scope(cfg, ckpt, net.space.name, problem.metrics)
     s = cfg.search
     with Archive(cfg.run_dir / "archive.db") as archive:
+        run = resume or new_run_id(cfg.name, (r["run"] for r in archive.runs()))
         problem.attach(archive, run, scope)
         archive.start_run(run, {**to_dict(cfg), "checkpoint": str(ckpt)})
         try:
@@ -181,6 +189,77 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
     result.info["run"] = run
     result.save(cfg.run_dir)
     return result
+
+
+def evaluation_scope(cfg: RunConfig, ckpt: Path, space_name: str,
+                     metrics: Iterable[str]) -> str:
+    """The archive cache scope of a search: a cached value is reused only if nothing that can
+    change it differs. That is the checkpoint's bytes, the data (dataset, files, split, seed),
+    the evaluation and supernet settings and, with a ``latency`` metric, the table's bytes when
+    ``latency.table`` is set, else the measurement settings and this CPU. Settings that change
+    no value (population size, budgets, ...) stay out, so other searches still share results."""
+    from evo_nas.latency.measure import cpu_model
+
+    names = sorted(metrics)
+    d, e, lat = cfg.data, cfg.eval, cfg.latency
+    identity: dict[str, Any] = {
+        "checkpoint": _file_digest(ckpt),
+        "data": {"dataset": d.dataset, "path": d.path, "data_dir": d.data_dir,
+                 "file": _file_digest(Path(d.path)) if d.path else None,
+                 "val_fraction": d.val_fraction, "max_train": d.max_train, "seed": cfg.seed},
+        "eval": {"split": e.split, "calib_images": e.calib_images, "batch_size": e.batch_size},
+        "supernet": {"preset": cfg.preset, "options": cfg.supernet},
+    }
+    if "latency" in names:
+        identity["latency"] = ({"table": _file_digest(Path(lat.table))} if lat.table else
+                               {"backend": lat.backend, "batch_size": lat.batch_size,
+                                "threads": lat.threads, "stat": lat.stat,
+                                "repeats": lat.repeats, "contexts": lat.contexts,
+                                "cpu": cpu_model()})
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return "|".join([space_name, hashlib.sha256(text.encode()).hexdigest()[:16], ",".join(names)])
+
+
+def new_run_id(name: str, taken: Iterable[str] = ()) -> str:
+    """``<name>-<date>-<time>-<random>``, not in ``taken``: the random part keeps two searches
+    started in the same second from sharing an id (and so mixing their archived rows)."""
+    taken = set(taken)
+    while True:
+        run = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        if run not in taken:
+            return run
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run dir>/.lock`` exclusively while a search writes there, so a second search into
+    the same directory fails at once instead of interleaving rows and result files. The lock is
+    an ``flock``, which the OS drops when the process dies: a crash leaves nothing to clean up.
+    Readers (``evo-nas report``) do not take it."""
+    import fcntl
+
+    from evo_nas.errors import RunDirBusyError
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise RunDirBusyError(f"run dir {str(run_dir)!r} is in use: another search{who} holds "
+                              f"{str(path)!r}; wait for it to end or choose another --name"
+                              ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def resume_config(run_dir: str | Path) -> tuple[RunConfig, str, str]:

@@ -96,10 +96,14 @@ class SearchResult:
         return "\n".join([title, fmt_row(head), *(fmt_row(c) for c in lines)])
 
     def save_history(self, out_dir: str | Path) -> Path:
-        """Write history.csv alone: every evaluated architecture, feasible or not."""
+        """Write history.csv alone: every evaluated architecture, feasible or not, with its
+        ``status`` (ok, failed, nan) and ``error``, so failed evaluations are visible there."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        return _write_csv(out / "history.csv", self.user_rows(self.history), self.metric_names)
+        rows = self.user_rows(self.history)
+        for row, rec in zip(rows, self.history, strict=True):  # failures say why, row by row
+            row["status"], row["error"] = rec.get("status", "ok"), rec.get("fault") or ""
+        return _write_csv(out / "history.csv", rows, self.metric_names, ("status", "error"))
 
     def save(self, out_dir: str | Path) -> list[Path]:
         """Write pareto.csv, pareto.json, history.csv and pareto.png into ``out_dir``."""
@@ -118,8 +122,9 @@ class SearchResult:
         return written
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], names: list[str]) -> Path:
-    cols = ["eval", *[user_column(m) for m in names], "feasible", "config"]
+def _write_csv(path: Path, rows: list[dict[str, Any]], names: list[str],
+               extra: tuple[str, ...] = ()) -> Path:
+    cols = ["eval", *[user_column(m) for m in names], "feasible", *extra, "config"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)

@@ -17,7 +17,7 @@ from pymoo.core.population import Population
 from tqdm.auto import tqdm
 
 from evo_nas.algorithms import build_algorithm
-from evo_nas.errors import BudgetError, ConfigError
+from evo_nas.errors import ConfigError
 from evo_nas.result import SearchResult, pareto_rows
 from operators.budget import operator_stats
 from problems.nas import NASProblem
@@ -127,7 +127,5 @@ def search(
     result = SearchResult(problem.objective_names, dict(problem.budgets), problem.history, front,
                           seconds, info)
     if not front:
-        budget = ", ".join(f"{k} <= {v:g}" for k, v in problem.budgets.items())
-        raise BudgetError(f"no evaluated architecture meets the budgets ({budget}) "
-                          f"after {len(problem.history)} evaluations")
+        raise problem.no_front_error(f"{len(problem.history)} evaluations")
     return result

@@ -124,6 +124,24 @@ class NASProblem(Problem):
         """Evaluations that raised or returned non-finite values."""
         return [r for r in self.history if r["status"] != "ok"]
 
+    def no_front_error(self, after: str) -> BudgetError:
+        """The error of a search that ends with nothing feasible (``after``: how many evaluations,
+        in words). When every evaluation failed, the budgets are not the cause: the message says
+        so and shows the first fault, which is what to fix."""
+        failed = self.failures()
+        first = ""
+        if failed:
+            fault = failed[0]["fault"] or failed[0]["status"]
+            first = (fault.strip().splitlines() or [""])[0]
+        if self.history and len(failed) == len(self.history):
+            return BudgetError(f"every evaluation failed ({after}); the first: {first}")
+        budget = ", ".join(f"{k} <= {v:g}" for k, v in self.budgets.items())
+        msg = (f"no evaluated architecture meets the budgets ({budget}) after {after}"
+               if budget else f"no evaluated architecture is feasible after {after}")
+        if failed:
+            msg += f"; {len(failed)} of them failed, the first: {first}"
+        return BudgetError(msg)
+
     def _compute(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         calls: dict[int, Any] = {}  # one call per distinct callable, even if it feeds many names

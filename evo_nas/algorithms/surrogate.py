@@ -25,7 +25,7 @@ from pymoo.optimize import minimize
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from sklearn.base import clone
 
-from evo_nas.errors import BudgetError, ConfigError
+from evo_nas.errors import ConfigError
 from evo_nas.predictors import as_predictor, check_predictor, kendall_tau, make_predictor
 from evo_nas.result import SearchResult, pareto_rows
 from operators import (
@@ -284,9 +284,7 @@ class SurrogateAssistedSearch:
 
         front = pareto_rows(problem.history, problem.objective_names)
         if not front:
-            bounds = ", ".join(f"{k} <= {v:g}" for k, v in problem.budgets.items())
-            raise BudgetError(f"no evaluated architecture meets the budgets ({bounds}) after "
-                              f"{spent()} surrogate-guided evaluations")
+            raise problem.no_front_error(f"{spent()} surrogate-guided evaluations")
         return SearchResult(
             problem.objective_names, dict(problem.budgets), problem.history, front,
             time.perf_counter() - t0,
