@@ -6,6 +6,7 @@ starts, and every message carries the dotted path of the field (``search.budgets
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -39,6 +40,17 @@ class EvalConfig:
     split: str = "val"
     calib_images: int = 500
     batch_size: int = 1000
+    bn: str = "recalibrate"  # or "batch": batch statistics of each evaluation batch
+    eval_images: int | None = None  # score on the first N images of the split (all: None)
+
+
+# A preset's own defaults, applied where the source leaves a field unset: the NB201 recipe is the
+# best row of benchmarks/bench_nb201.py (class-uniform single-path SPOS, batch-statistics BN).
+PRESET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "nb201": {"train": {"sampler": "uniform", "n_random": 1, "distill": False, "lr": 0.05,
+                        "weight_decay": 5e-4, "sampler_options": {"by_class": True}},
+              "eval": {"bn": "batch", "eval_images": 500}},
+}
 
 
 @dataclass
@@ -117,6 +129,10 @@ class RunConfig:
         for name in ("pop_size", "generations"):
             if getattr(self.search, name) < (2 if name == "pop_size" else 1):
                 raise ConfigError(f"search.{name} = {getattr(self.search, name)}: too small")
+        if self.eval.bn not in ("recalibrate", "batch"):
+            raise ConfigError(_choose("eval.bn", self.eval.bn, ("recalibrate", "batch")))
+        if self.eval.eval_images is not None and self.eval.eval_images < 1:
+            raise ConfigError(f"eval.eval_images = {self.eval.eval_images}: must be >= 1")
         if self.eval.calib_images < 1:
             raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
         from types import SimpleNamespace
@@ -266,6 +282,11 @@ def load_config(source: str | Path | dict[str, Any] | None = None) -> RunConfig:
     else:
         data = read_file(source)
     cfg = parse(RunConfig, data)
+    for section, fields in PRESET_DEFAULTS.get(cfg.preset, {}).items():
+        given = data.get(section)
+        for name, value in fields.items():
+            if not (isinstance(given, dict) and name in given):
+                setattr(getattr(cfg, section), name, copy.deepcopy(value))
     train = data.get("train")
     if not (isinstance(train, dict) and "seed" in train):
         cfg.train.seed = cfg.seed

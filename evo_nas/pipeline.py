@@ -56,7 +56,8 @@ def extremes_accuracy(net: Any, data: Dataset, cfg: RunConfig) -> dict[str, floa
     from evo_nas.objectives import SupernetAccuracy
 
     acc = SupernetAccuracy(net, data, split=cfg.eval.split, calib_images=cfg.eval.calib_images,
-                           device=cfg.device, seed=cfg.seed)
+                           device=cfg.device, seed=cfg.seed, bn=cfg.eval.bn,
+                           eval_images=cfg.eval.eval_images)
     space = net.space
     return {f"{name}_{cfg.eval.split}_accuracy": round(acc.evaluate(space.decode(x))[0], 3)
             for name, x in (("largest", space.largest()), ("smallest", space.smallest()))}
@@ -69,7 +70,8 @@ def build_problem(net: Any, data: Dataset, cfg: RunConfig) -> NASProblem:
 
     space = net.space
     acc = SupernetAccuracy(net, data, split=cfg.eval.split, calib_images=cfg.eval.calib_images,
-                           batch_size=cfg.eval.batch_size, device=cfg.device, seed=cfg.seed)
+                           batch_size=cfg.eval.batch_size, device=cfg.device, seed=cfg.seed,
+                           bn=cfg.eval.bn, eval_images=cfg.eval.eval_images)
     costs = CostModel(space)
     metrics = {"error": acc, "loss": acc, "flops": costs, "params": costs}
     for proxy in ("synflow", "nwot"):  # zero-cost proxies at initialisation (label-free)
@@ -207,7 +209,8 @@ def evaluation_scope(cfg: RunConfig, ckpt: Path, space_name: str,
         "data": {"dataset": d.dataset, "path": d.path, "data_dir": d.data_dir,
                  "file": _file_digest(Path(d.path)) if d.path else None,
                  "val_fraction": d.val_fraction, "max_train": d.max_train, "seed": cfg.seed},
-        "eval": {"split": e.split, "calib_images": e.calib_images, "batch_size": e.batch_size},
+        "eval": {"split": e.split, "calib_images": e.calib_images, "batch_size": e.batch_size,
+                 "bn": e.bn, "eval_images": e.eval_images},
         "supernet": {"preset": cfg.preset, "options": cfg.supernet},
     }
     if "latency" in names:

@@ -39,3 +39,16 @@ def test_train_then_search_nb201_from_the_cli(digits_npz, tmp_path, capsys):
     X = np.array(genomes)
     assert len(X) == len(np.unique(X, axis=0)), "an architecture was evaluated twice"
     assert np.array_equal(nb201_canonical(X), X), "an isomorphic twin was evaluated"
+
+
+def test_nb201_preset_brings_its_recipe_unless_a_field_is_set():
+    from evo_nas.config import load_config
+
+    small = {"C": 4, "N": 1, "in_channels": 1, "image_size": 8}
+    cfg = load_config({"preset": "nb201", "supernet": small})
+    assert cfg.train.sampler_options == {"by_class": True} and cfg.train.n_random == 1
+    assert not cfg.train.distill and cfg.eval.bn == "batch"
+    cfg = load_config({"preset": "nb201", "supernet": small, "train": {"distill": True},
+                       "eval": {"bn": "recalibrate"}})
+    assert cfg.train.distill and cfg.eval.bn == "recalibrate" and cfg.train.n_random == 1
+    assert load_config({}).train.n_random == 3  # other presets keep the library defaults
