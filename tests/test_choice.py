@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import scramble_bn
 from torch import nn
 
 from evo_nas.costs import count_with_hooks
@@ -20,19 +21,6 @@ from evo_nas.nn import ChoiceSupernet
 from evo_nas.nn.choice import ChoiceCosts, spos_supernet
 from evo_nas.nn.protocol import WeightSharingSupernet, build_supernet
 from evo_nas.train.samplers import FairSampler, SandwichSampler
-
-
-def _scramble_bn(net: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN affine params and running stats, so a wrong copy changes outputs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in net.modules():
-            if isinstance(bn, nn.BatchNorm2d):
-                n = bn.num_features
-                bn.weight.copy_(0.5 + torch.rand(n, generator=g))
-                bn.bias.copy_(0.2 * torch.randn(n, generator=g))
-                bn.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                bn.running_var.copy_(0.5 + torch.rand(n, generator=g))
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
@@ -56,7 +44,7 @@ def _user_net(c: int = 4) -> ChoiceSupernet:
 def spos() -> ChoiceSupernet:
     torch.manual_seed(0)
     net = spos_supernet(num_layers=3, channels=8, image_size=8, downsample_at=1)
-    _scramble_bn(net)
+    scramble_bn(net)
     return net
 
 

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import scramble_bn
 from nb201_slice import SLICE
 from torch import nn
 
@@ -33,24 +34,11 @@ from problems.tabular import default_nb201_path, read_csv_columns
 ALL = np.array(list(itertools.product(range(5), repeat=6)), dtype=np.int64)
 
 
-def _scramble_bn(net: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN affine params and running stats, so copying mistakes change outputs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in net.modules():
-            if isinstance(bn, nn.BatchNorm2d):
-                n = bn.num_features
-                bn.weight.copy_(0.5 + torch.rand(n, generator=g))
-                bn.bias.copy_(0.2 * torch.randn(n, generator=g))
-                bn.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                bn.running_var.copy_(0.5 + torch.rand(n, generator=g))
-
-
 @pytest.fixture(scope="module")
 def small() -> NB201Supernet:
     torch.manual_seed(0)
     net = NB201Supernet(C=4, N=1, image_size=16)
-    _scramble_bn(net)
+    scramble_bn(net)
     net.eval()
     return net
 

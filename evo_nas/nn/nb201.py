@@ -214,12 +214,7 @@ class NB201Supernet(SupernetBase):
         return net
 
     # ----------------------------------------------------------------- forward
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.stem(x)
-        for layer in self.layers:
-            x = layer(x)
-        x = self.lastact(x).mean((2, 3))
-        return self.classifier(x)
+    forward = NB201Net.forward  # the same skeleton: stem, layers, BN-ReLU, pool, classifier
 
     # ----------------------------------------------------------------- latency parts
     def _latency_walk(self, config: Mapping[str, Any]
