@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=200, help="sub-network passes per image")
     ap.add_argument("--cells", type=int, default=1000)
     ap.add_argument("--lever-cells", type=int, default=200)
+    ap.add_argument("--quick-levers", action="store_true", help="only the first five lever rows")
     ap.add_argument("--levers", action="store_true",
                     help="instead of the main study, train and score every lever row (equal "
                          "compute, --lever-cells cells) and write nb201_levers.json")
@@ -352,7 +353,9 @@ def main(argv: list[str] | None = None) -> None:
         "score_seconds": secs, "proxy_seconds": proxy_secs,
         "report": report, "searches": searches,
         "cells": {"genomes": X.tolist(), "true_acc": true_acc.tolist(),
-                  "supernet_loss": loss.tolist(), "supernet_acc": acc.tolist()},
+                  "supernet_loss": loss.tolist(), "supernet_acc": acc.tolist(),
+                  **{k: np.asarray(v).tolist() for k, v in scores.items()
+                     if k in ("params", "flops", *proxy_secs)}},
         "disconnected_cells": "kept: the one class of cells whose output is cut from the input "
                               "is scored like any other when drawn",
         "machine": machine(),
@@ -374,6 +377,7 @@ LEVERS: list[tuple[str, dict[str, Any]]] = [
     ("BN: no affine in cells", {"supernet": {"affine": False}}),
     ("lr 0.1", {"train.lr": 0.1}),
 ]
+QUICK_LEVERS = 5  # --quick-levers: the first five rows only
 
 
 def run_levers(data: Any, truth: Truth, X: np.ndarray, args: argparse.Namespace,
@@ -381,7 +385,7 @@ def run_levers(data: Any, truth: Truth, X: np.ndarray, args: argparse.Namespace,
     """Each lever a row at equal compute (same sub-network passes), scored on the same cells."""
     rows = []
     true_acc, params = truth.of(X, "acc"), truth.of(X, "params")
-    for name, change in LEVERS:
+    for name, change in LEVERS[:QUICK_LEVERS] if args.quick_levers else LEVERS:
         change = dict(change)
         factor = change.pop("epochs_factor", 1.0)
         rec = recipe(DEFAULT, **change)
