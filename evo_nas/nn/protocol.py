@@ -50,6 +50,7 @@ __all__ = [
     "supports_latency_table",
 ]
 
+
 @runtime_checkable
 class WeightSharingSupernet(Protocol):
     """What every weight-sharing supernet offers (see the module docstring)."""
