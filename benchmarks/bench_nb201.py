@@ -62,6 +62,9 @@ DEFAULT = {"supernet": {}, "train": {"sampler": "uniform", "n_random": 1, "disti
 # at search time). The weight was fixed on a 300-cell probe drawn with cell seed 0; the study
 # draws its cells with --cell-seed (default 1).
 HYBRID_WEIGHT = 0.25
+# A three-way hybrid, weights fixed on the same seed-0 probe (grid over 0..1 in steps of 0.25):
+# rank(params) + rank(NWOT) + 0.75 rank(supernet), normalised.
+HYBRID3 = {"params": 1.0, "nwot": 1.0, "supernet": 0.75}
 
 
 class Truth:
@@ -259,6 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cell-seed", type=int, default=1, help="which cells are scored")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--rescore", type=Path, metavar="STUDY_JSON",
+                    help="train nothing: recompute the proxies of an earlier study's cells "
+                         "(deterministic) and report every hybrid (writes nb201_hybrids.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -276,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     say = print
     say(f"{len(X)} cells (of {len(classes)} classes), {len(data.train)} training / "
         f"{len(data.val)} held-out images, C={args.C} N={args.N}, {args.epochs} epochs")
+    if args.rescore:
+        return rescore(args, data, truth, say, t_start)
     if args.levers:
         out = args.out or OUT / "nb201_levers.json"
         rows = run_levers(data, truth, X[: args.lever_cells], args, say)
@@ -304,8 +312,10 @@ def main(argv: list[str] | None = None) -> None:
         proxy_secs[p] = time.perf_counter() - t0
         say(f"{p} in {proxy_secs[p]:.0f} s")
     main_key = "supernet_loss" if DEFAULT["eval"]["score"] == "loss" else "supernet_acc"
-    scores["hybrid"] = HYBRID_WEIGHT * _ranks(scores[main_key]) + (1 - HYBRID_WEIGHT) * _ranks(
-        params)
+    if "nwot" in scores:
+        scores.update(hybrids(loss, params, scores["nwot"]))
+    else:
+        scores["hybrid"] = HYBRID_WEIGHT * _ranks(-loss) + (1 - HYBRID_WEIGHT) * _ranks(params)
     report = ranking_report(scores, true_acc, reference="params", groups=params)
     for k, r in report.items():
         say(f"{k:>16}: tau {r['tau']:.3f} [{r['tau_ci95'][0]:.3f}, {r['tau_ci95'][1]:.3f}]  "
@@ -404,6 +414,42 @@ def run_levers(data: Any, truth: Truth, X: np.ndarray, args: argparse.Namespace,
         say(f"lever {name!r}: tau {r['tau']:.3f}, P@5% {r['p_at_top5']:.2f}, best-of-100 "
             f"{r['best_of_100']:.2f} ({info['train_seconds']:.0f} s)")
     return rows
+
+
+def hybrids(loss: np.ndarray, params: np.ndarray, nwot: np.ndarray) -> dict[str, np.ndarray]:
+    """The label-free hybrids of the supernet's loss with the free proxies (rank averages)."""
+    w = HYBRID3
+    total = sum(w.values())
+    return {"hybrid": HYBRID_WEIGHT * _ranks(-loss) + (1 - HYBRID_WEIGHT) * _ranks(params),
+            "params_nwot": (_ranks(params) + _ranks(nwot)) / 2,
+            "hybrid3": (w["params"] * _ranks(params) + w["nwot"] * _ranks(nwot)
+                        + w["supernet"] * _ranks(-loss)) / total}
+
+
+def rescore(args: argparse.Namespace, data: Any, truth: Truth, say: Any, t_start: float) -> None:
+    """Every hybrid on an earlier study's cells, its supernet losses as they were recorded."""
+    doc = json.loads(args.rescore.read_text())
+    cells = doc["cells"]
+    X = np.array(cells["genomes"], dtype=np.int64)
+    loss, true_acc = np.array(cells["supernet_loss"]), np.array(cells["true_acc"])
+    params = truth.of(X, "params")
+    st = doc["summary"]["setting"]
+    init = NB201Supernet(C=st["C"], N=st["N"])
+    configs = init.space.decode_many(X)
+    proxies = {p: proxy_scores(init, configs, data, p, seed=args.seed) for p in ("synflow", "nwot")}
+    scores = {"supernet_loss": -loss, "params": params, **proxies,
+              **hybrids(loss, params, proxies["nwot"])}
+    report = ranking_report(scores, true_acc, reference="params", groups=params)
+    for k, r in report.items():
+        say(f"{k:>14}: tau {r['tau']:.3f}  P@5% {r['p_at_top5']:.2f}  best-of-200 "
+            f"{r['best_of_200']:.2f}")
+    out = args.out or OUT / "nb201_hybrids.json"
+    out.write_text(json.dumps({
+        "what": "hybrids of the recorded supernet losses with free proxies, on the cells of "
+                f"{args.rescore.name}; weights fixed beforehand on a separate seed-0 probe",
+        "weights": {"hybrid": HYBRID_WEIGHT, "hybrid3": HYBRID3}, "report": report,
+        "minutes": (time.perf_counter() - t_start) / 60, "machine": machine()}, indent=1))
+    say(f"wrote {out}")
 
 
 def plot(doc: dict[str, Any], path: Path) -> Path:
