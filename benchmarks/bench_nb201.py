@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = run_levers(data, truth, X[: args.lever_cells], args, say)
         doc = {"what": "NB201 supernet training levers at equal compute, each scored on the same "
                        f"{min(args.lever_cells, len(X))} cells against NB201 c10_test_acc",
+               "summary": levers_summary(rows),
                "setting": {"C": args.C, "N": args.N, "epochs": args.epochs,
                            "minutes": (time.perf_counter() - t_start) / 60},
                "levers": rows, "machine": machine()}
@@ -447,9 +448,31 @@ def rescore(args: argparse.Namespace, data: Any, truth: Truth, say: Any, t_start
     out.write_text(json.dumps({
         "what": "hybrids of the recorded supernet losses with free proxies, on the cells of "
                 f"{args.rescore.name}; weights fixed beforehand on a separate seed-0 probe",
+        "summary": hybrids_summary(report),
         "weights": {"hybrid": HYBRID_WEIGHT, "hybrid3": HYBRID3}, "report": report,
         "minutes": (time.perf_counter() - t_start) / 60, "machine": machine()}, indent=1))
     say(f"wrote {out}")
+
+
+def levers_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Headline of a lever table: each lever's tau, the best lever, params' tau on the cells."""
+    best = max(rows, key=lambda r: r["tau"])
+    return {"tau_by_lever": {r["lever"]: r["tau"] for r in rows}, "best_lever": best["lever"],
+            "best_tau": best["tau"], "best_tau_ci95": best["tau_ci95"],
+            "params_tau": rows[0]["params_tau"]}
+
+
+def hybrids_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """Headline of the hybrids: tau, its paired difference to params, P@5 %, best-of-200."""
+    out: dict[str, Any] = {"params_tau": report["params"]["tau"],
+                           "params_p_at_top5": report["params"]["p_at_top5"],
+                           "params_best_of_200": report["params"]["best_of_200"]}
+    for k in ("supernet_loss", "hybrid", "params_nwot", "hybrid3"):
+        r = report[k]
+        out.update({f"{k}_tau": r["tau"], f"{k}_tau_minus_params_ci95":
+                    r["tau_minus_params_ci95"], f"{k}_p_at_top5": r["p_at_top5"],
+                    f"{k}_best_of_200": r["best_of_200"]})
+    return out
 
 
 def plot(doc: dict[str, Any], path: Path) -> Path:
