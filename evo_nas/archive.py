@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,11 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_TABLES = {"meta", "evaluations", "states", "runs", "sqlite_sequence"}
+_COLUMNS = {"id", "run", "scope", "key", "genome", "config", "metrics", "feasible", "status",
+            "error", "seconds", "created"}
+
+
 class ArchiveError(EvoNasError):
     """An archive file that is not an evo-nas archive, is corrupt, or is truncated."""
 
@@ -89,12 +96,26 @@ def _restore_metrics(metrics: dict[str, float | None]) -> dict[str, float]:
 
 
 class Archive:
-    """An evo-nas SQLite archive at ``path`` (created if missing)."""
+    """An evo-nas SQLite archive at ``path`` (created if missing).
 
-    def __init__(self, path: str | Path) -> None:
+    An existing file is checked to be an intact evo-nas archive before anything is written to
+    it. ``readonly`` (default: when the file or its folder is not writable) opens it for
+    reading only, so ``evo-nas report`` reads an archive in a read-only folder."""
+
+    def __init__(self, path: str | Path, readonly: bool | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         existed = self.path.exists() and self.path.stat().st_size > 0
+        if readonly is None:
+            readonly = existed and not (os.access(self.path, os.W_OK) and os.access(
+                self.path.parent, os.W_OK | os.X_OK))
+        self.readonly = readonly
+        if readonly:
+            if not existed:
+                raise ArchiveError(f"archive {str(self.path)!r} does not exist")
+            self.conn = self._connect_readonly()
+            self._check()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(self.path, timeout=30.0)
             if existed:
@@ -109,7 +130,26 @@ class Archive:
             raise ArchiveError(f"archive {str(self.path)!r} is corrupt or not an SQLite "
                                f"database: {e}") from None
 
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A WAL archive in a folder where SQLite cannot create its
+        ``-shm`` file opens as immutable (no writer can be at work in such a folder either)."""
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        for extra in ("", "&immutable=1"):
+            conn = sqlite3.connect(uri + extra, uri=True, timeout=30.0)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+            except sqlite3.DatabaseError as e:
+                conn.close()
+                raise ArchiveError(f"archive {str(self.path)!r} is corrupt or not an SQLite "
+                                   f"database: {e}") from None
+        raise ArchiveError(f"archive {str(self.path)!r} cannot be opened for reading")
+
     def _check(self) -> None:
+        """An intact evo-nas archive, or an ArchiveError; reads only (a foreign SQLite file is
+        rejected before anything, even the journal mode, is changed in it)."""
         try:
             ok = self.conn.execute("PRAGMA quick_check").fetchone()[0]
             tables = {r[0] for r in self.conn.execute(
@@ -118,9 +158,23 @@ class Archive:
             raise ArchiveError(f"archive {str(self.path)!r} is corrupt or truncated: {e}") from None
         if ok != "ok":
             raise ArchiveError(f"archive {str(self.path)!r} failed its integrity check: {ok}")
+        foreign = ArchiveError(f"archive {str(self.path)!r} is an SQLite file but not an evo-nas "
+                               f"archive (tables: {sorted(tables)}); it was left unchanged")
         if "evaluations" not in tables or "meta" not in tables:
-            raise ArchiveError(f"archive {str(self.path)!r} is an SQLite file but not an evo-nas "
-                               f"archive (tables: {sorted(tables)})")
+            raise foreign
+        try:
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(evaluations)")}
+            schema = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError:
+            raise foreign from None
+        if not _COLUMNS <= columns:
+            raise foreign
+        # no schema row: a creation killed before its last commit, if every table is ours
+        if schema is None and not tables <= _TABLES:
+            raise foreign
+        if schema is not None and str(schema[0]) != str(SCHEMA_VERSION):
+            raise ArchiveError(f"archive {str(self.path)!r} has schema {schema[0]!r}; this "
+                               f"evo-nas reads schema {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -144,8 +198,20 @@ class Archive:
 
     def runs(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT run, config, status, created FROM runs ORDER BY created")
-        return [{"run": r, "config": json.loads(c), "status": s, "created": t}
+        return [{"run": r, "config": self._run_config(r, c), "status": s, "created": t}
                 for r, c, s, t in rows]
+
+    def _run_config(self, run: str, text: str) -> dict[str, Any]:
+        try:
+            config = json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise ArchiveError(f"archive {str(self.path)!r}: runs.config of run {run!r} is not "
+                               f"valid JSON ({e}); the archive was edited or damaged") from None
+        if not isinstance(config, dict):
+            raise ArchiveError(f"archive {str(self.path)!r}: runs.config of run {run!r} is a "
+                               f"{type(config).__name__}, not a mapping; the archive was edited "
+                               f"or damaged")
+        return config
 
     # ----------------------------------------------------------------- evaluations
     def add(self, run: str, scope: str, row: dict[str, Any]) -> None:
@@ -181,6 +247,15 @@ class Archive:
         return [{"key": k, "genome": json.loads(g), "config": json.loads(c),
                  "metrics": _restore_metrics(json.loads(m)), "feasible": bool(f), "status": s,
                  "fault": e, "seconds": t} for k, g, c, m, f, s, e, t in cur]
+
+    def reused_keys(self, run: str, scope: str) -> set[str]:
+        """Keys of ``run`` whose row was a cache hit: an earlier run had already evaluated them
+        successfully in ``scope`` (so they cost this run no real evaluation)."""
+        cur = self.conn.execute(
+            "SELECT e.key FROM evaluations e WHERE e.run=? AND EXISTS (SELECT 1 FROM "
+            "evaluations o WHERE o.scope=? AND o.key=e.key AND o.status='ok' AND o.id<e.id "
+            "AND o.run<>e.run)", (run, scope))
+        return {k for (k,) in cur}
 
     def count(self, run: str) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM evaluations WHERE run=?",

@@ -5,6 +5,12 @@ base) and seeds. Every job's config is validated before any job starts; each job
 run directory under the batch directory; a failing job is recorded in ``summary.csv`` and the others
 go on. Hypervolumes are computed afterwards on one shared normalisation, so runs compare.
 
+Batch resume: local worker processes end with the driver (see :func:`_watch_driver`), and running
+the same batch again completes it from the job archives. A job whose search finished with the
+same config is read back from its ``archive.db`` (nothing recomputed); a killed search resumes
+from its last generation as ``evo-nas search --resume`` does; a supernet a job already trained
+(same config) is reused. ``summary.csv`` then lists every job, its ``source`` saying which.
+
 ```yaml
 name: budgets
 runs_dir: runs
@@ -21,6 +27,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
+import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -96,8 +105,107 @@ def load_batch(source: str | Path | dict[str, Any]) -> BatchSpec:
     return spec
 
 
-def _job(cfg_dict: dict[str, Any], checkpoint: str | None, threads: int) -> dict[str, Any]:
-    """One run, in a worker process: never raises, so one failure cannot sink the batch."""
+_WATCH_INTERVAL = 0.2  # seconds between a worker's looks at its parent
+_ORPHANED = 75  # exit status of a worker whose driver died
+_watched: int | None = None  # the driver pid this process already watches
+
+
+def _watch_driver(driver: int) -> None:
+    """End this worker process as soon as the batch driver (process ``driver``) is gone.
+
+    A ``kill -9`` of the driver tells loky's workers nothing: each went on with its queued jobs
+    (about 1 GB each with torch). A worker is a child of the driver, so when the driver dies the
+    worker is re-parented and ``os.getppid()`` changes; a daemon thread looks every
+    ``_WATCH_INTERVAL`` and then calls ``os._exit``. Polling the parent id needs nothing from the
+    driver (no pipe to keep open, no signal to deliver, which SIGKILL would prevent anyway) and,
+    unlike ``PR_SET_PDEATHSIG``, does not fire when the driver *thread* that spawned the worker
+    ends while loky keeps reusing the worker. It is installed as loky's worker ``initializer``
+    (so idle workers end too) and again at the start of each job; it is idempotent, and does
+    nothing in the driver itself (sequential and threading backends)."""
+    global _watched
+    if os.getpid() == driver or _watched == driver:
+        return
+    if os.getppid() != driver:  # the driver died before this worker got going
+        os._exit(_ORPHANED)
+    _watched = driver
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(_WATCH_INTERVAL)
+        os._exit(_ORPHANED)
+
+    threading.Thread(target=watch, name="evo-nas-driver-watch", daemon=True).start()
+
+
+def _plain(d: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+
+def _trained(cfg: RunConfig) -> str | None:
+    """``supernet.pt`` this job trained earlier with the same settings (all but the search and
+    latency sections, which training never reads), or None."""
+    from evo_nas.pipeline import checkpoint_path
+    from evo_nas.train import load_checkpoint
+
+    path = checkpoint_path(cfg)
+    if not path.is_file():
+        return None
+    try:
+        _, meta = load_checkpoint(path)
+    except Exception:  # unreadable: train again
+        return None
+    skip = ("search", "latency")
+    mine = {k: v for k, v in to_dict(cfg).items() if k not in skip}
+    theirs = {k: v for k, v in (meta.get("config") or {}).items() if k not in skip}
+    return str(path) if _plain(mine) == _plain(theirs) else None
+
+
+def _archived_run(cfg: RunConfig, checkpoint: str) -> tuple[str | None, str | None]:
+    """``(run id, status)`` of the latest search in this job's archive that ran with exactly
+    this job's config and checkpoint path, and whose rows carry the evaluation scope this job
+    has now (so a checkpoint, data file or latency table rewritten in place starts a new
+    search instead), or ``(None, None)``."""
+    from evo_nas.archive import Archive
+    from evo_nas.pipeline import evaluation_scope
+
+    db = cfg.run_dir / "archive.db"
+    if not db.is_file():
+        return None, None
+    want = _plain({**to_dict(cfg), "checkpoint": str(Path(checkpoint))})
+    with Archive(db) as archive:
+        runs = [r for r in archive.runs() if _plain(r["config"]) == want]
+        if not runs:
+            return None, None
+        run, status = runs[-1]["run"], runs[-1]["status"]
+        scopes = {s for (s,) in archive.conn.execute(
+            "SELECT DISTINCT scope FROM evaluations WHERE run=?", (run,))}
+    for scope in scopes:  # "space|digest|metric,names"
+        parts = scope.rsplit("|", 2)
+        if len(parts) != 3 or scope != evaluation_scope(cfg, Path(checkpoint), parts[0],
+                                                        parts[2].split(",")):
+            return None, None
+    return run, status
+
+
+def _read_back(cfg: RunConfig, run: str) -> Any:
+    """The finished search ``run`` rebuilt from the archive (its files rewritten if missing)."""
+    from evo_nas.report import result_from_archive
+
+    result = result_from_archive(cfg.run_dir, run)
+    result.info["failed_evaluations"] = sum(r["status"] != "ok" for r in result.history)
+    if not (cfg.run_dir / "pareto.json").is_file():
+        result.save(cfg.run_dir)
+    return result
+
+
+def _job(cfg_dict: dict[str, Any], checkpoint: str | None, threads: int,
+         driver: int | None = None) -> dict[str, Any]:
+    """One run, in a worker process: never raises, so one failure cannot sink the batch.
+
+    Work already in the job's run directory is reused (batch resume): a finished search with
+    the same config is read back, a killed one resumed, a supernet trained here kept."""
+    if driver is not None:
+        _watch_driver(driver)
     import torch
 
     from evo_nas.pipeline import search_run, train_run
@@ -105,10 +213,16 @@ def _job(cfg_dict: dict[str, Any], checkpoint: str | None, threads: int) -> dict
     torch.set_num_threads(threads)
     cfg = load_config(cfg_dict)
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"run": cfg.name, "seed": cfg.seed, "status": "ok", "error": ""}
+    row: dict[str, Any] = {"run": cfg.name, "seed": cfg.seed, "status": "ok", "error": "",
+                           "source": "new"}
     try:
-        ckpt = checkpoint or train_run(cfg, progress=False)
-        result = search_run(cfg, ckpt, progress=False)
+        ckpt = checkpoint or _trained(cfg) or train_run(cfg, progress=False)
+        run, status = _archived_run(cfg, str(ckpt))
+        if status == "done":
+            result, row["source"] = _read_back(cfg, run), "archive"
+        else:  # a killed (or failed) search continues where its archive stops
+            row["source"] = "resumed" if run else "new"
+            result = search_run(cfg, ckpt, progress=False, resume=run)
         objs = result.objectives
         row.update(front=[[r[o] for o in objs] for r in result.pareto],
                    history=[[r[o] for o in objs] for r in result.history],
@@ -129,11 +243,16 @@ def run_batch(spec: BatchSpec, n_jobs: int = 1, backend: str = "loky",
 
     ``backend`` is any joblib backend (``loky`` processes by default); ``"dask"`` connects to the
     Dask scheduler at ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``) and runs jobs on its workers.
+    Calling it again for the same batch (after a kill, say) reuses what the job directories
+    already hold: finished searches are read back, killed ones resumed (batch resume).
     """
     from joblib import Parallel, delayed, parallel_config
 
     spec.batch_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [delayed(_job)(to_dict(cfg), spec.checkpoint, threads) for cfg in spec.jobs]
+    driver = os.getpid()
+    local = backend in ("loky", "multiprocessing")  # workers are this process's children
+    tasks = [delayed(_job)(to_dict(cfg), spec.checkpoint, threads, driver if local else None)
+             for cfg in spec.jobs]
     if backend == "dask":
         if not scheduler:
             raise ConfigError("--backend dask needs --scheduler ADDRESS (tcp://host:port)")
@@ -142,12 +261,22 @@ def run_batch(spec: BatchSpec, n_jobs: int = 1, backend: str = "loky",
         with Client(scheduler), parallel_config(backend="dask"):
             rows = Parallel(n_jobs=-1)(tasks)
     else:
-        with parallel_config(backend=backend, n_jobs=n_jobs):
+        with _local_config(backend, n_jobs, driver):
             rows = Parallel()(tasks)
     _add_hypervolumes(rows)
     _write_summary(spec.batch_dir / "summary.csv", rows)
     _plot(spec.batch_dir, rows, spec.jobs[0].search.objectives)
     return rows
+
+
+def _local_config(backend: str, n_jobs: int, driver: int) -> Any:
+    """joblib's ``parallel_config`` for a local backend. Loky runs :func:`_watch_driver` as each
+    worker starts (idle workers too); the same initializer and driver pid on every call let
+    joblib keep reusing its executor (and its warm workers) across batches in one process."""
+    from joblib import parallel_config
+
+    extra = {"initializer": _watch_driver, "initargs": (driver,)} if backend == "loky" else {}
+    return parallel_config(backend=backend, n_jobs=n_jobs, **extra)
 
 
 def _add_hypervolumes(rows: list[dict[str, Any]]) -> None:
@@ -171,7 +300,8 @@ def _add_hypervolumes(rows: list[dict[str, Any]]) -> None:
 
 
 def _write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
-    cols = ["run", "seed", "status", "hv", "front_size", "evaluations", "seconds", "error"]
+    cols = ["run", "seed", "status", "hv", "front_size", "evaluations", "seconds", "source",
+            "error"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -57,10 +59,17 @@ PRESET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 class SearchConfig:
     algorithm: str = "nsga2"
     pop_size: int = 24
-    generations: int = 12
+    # the most generations (surrogate: rounds); None: 12 without a budget, unlimited with one
+    generations: int | None = None
+    budget: int | None = None  # distinct real evaluations, for every algorithm (cache hits free)
     objectives: list[str] = field(default_factory=lambda: ["error", "flops"])
     budgets: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the algorithm's builder
+    # where expensive metrics (supernet accuracy) run: see evo_nas.parallel
+    backend: str = "serial"  # serial (in the driver) | loky (local processes) | dask
+    workers: int = 1  # loky processes / local Dask workers
+    scheduler: str | None = None  # Dask scheduler address (tls://host:8786); None: local cluster
+    worker_threads: int = 1  # torch CPU threads per worker process
 
 
 @dataclass
@@ -106,8 +115,16 @@ class RunConfig:
             raise ConfigError(_choose("search.algorithm", self.search.algorithm, ALGORITHMS))
         if not self.name or "/" in self.name or self.name in (".", ".."):
             raise ConfigError(f"name = {self.name!r}: must be a plain directory name")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+        if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device = {self.device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
+        for where, seed in (("seed", self.seed), ("train.seed", self.train.seed)):
+            if not 0 <= seed <= MAX_SEED:
+                raise ConfigError(f"{where} = {seed}: must be between 0 and {MAX_SEED} (2**32-1)")
+        if self.data.max_train is not None and self.data.max_train < 1:
+            raise ConfigError(f"data.max_train = {self.data.max_train}: must be >= 1 (training "
+                              f"images; leave it unset for all)")
+        if self.eval.batch_size < 1:
+            raise ConfigError(f"eval.batch_size = {self.eval.batch_size}: must be >= 1")
         known = {"error", "loss", "flops", "params", "latency", "synflow", "nwot"}
         for i, o in enumerate(self.search.objectives):
             if o not in known:
@@ -126,9 +143,14 @@ class RunConfig:
                 raise ConfigError(_choose(f"search.budgets.{k}", k, known))
             if not v > 0:
                 raise ConfigError(f"search.budgets.{k} = {v}: must be positive")
-        for name in ("pop_size", "generations"):
-            if getattr(self.search, name) < (2 if name == "pop_size" else 1):
-                raise ConfigError(f"search.{name} = {getattr(self.search, name)}: too small")
+        for name in ("pop_size", "generations", "budget"):
+            value = getattr(self.search, name)
+            if value is not None and value < (2 if name == "pop_size" else 1):
+                raise ConfigError(f"search.{name} = {value}: too small")
+        if self.search.algorithm == "surrogate" and self.search.budget is None:
+            raise ConfigError("search.budget: algorithm 'surrogate' needs a budget of real "
+                              "evaluations (search.budget, --budget N)")
+        self._validate_parallel()
         if self.eval.bn not in ("recalibrate", "batch"):
             raise ConfigError(_choose("eval.bn", self.eval.bn, ("recalibrate", "batch")))
         if self.eval.eval_images is not None and self.eval.eval_images < 1:
@@ -159,6 +181,19 @@ class RunConfig:
                 return supernet_from_preset(self.preset, **self.supernet)
             except TypeError as e:
                 raise ConfigError(f"supernet = {self.supernet}: {e}") from None
+
+    def _validate_parallel(self) -> None:
+        from evo_nas.parallel import BACKENDS
+
+        s = self.search
+        if s.backend not in BACKENDS:
+            raise ConfigError(_choose("search.backend", s.backend, BACKENDS))
+        for name in ("workers", "worker_threads"):
+            if getattr(s, name) < 1:
+                raise ConfigError(f"search.{name} = {getattr(s, name)}: must be >= 1")
+        if s.scheduler is not None and s.backend != "dask":
+            raise ConfigError(f"search.scheduler = {s.scheduler!r} needs search.backend = "
+                              f"'dask', not {s.backend!r}")
 
     def _validate_latency(self) -> None:
         from evo_nas.latency.measure import BACKENDS, STATS
@@ -197,6 +232,60 @@ def _choose(path: str, value: Any, options) -> str:
     return f"{path} = {value!r}: choose one of {sorted(options)}"
 
 
+MAX_SEED = 2**32 - 1  # what numpy, sklearn and torch all accept
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_device(device: str, field: str = "device") -> None:
+    """Fail before any work when ``device`` names a GPU this machine does not have."""
+    if not _DEVICE.fullmatch(str(device)):
+        raise ConfigError(f"{field} = {device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
+    if device == "cpu":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{field} = {device!r}: no CUDA GPU is available here (use cpu)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"{field} = {device!r}: this machine has {torch.cuda.device_count()} "
+                          f"CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+
+
+def check_dir_name(field: str, value: Any) -> None:
+    """A run or batch name must be one plain folder name: no separators, '..' or absolute path."""
+    text = str(value)
+    if (not text or text in (".", "..") or "/" in text or "\\" in text
+            or Path(text).is_absolute()):
+        raise ConfigError(f"{field} = {value!r}: must be a plain directory name (no '/', '..' "
+                          f"or absolute path)")
+
+
+def check_writable_dir(path: str | Path, field: str) -> None:
+    """Fail up front (before any training or search) when ``path`` cannot become a writable
+    directory: it, or the nearest folder above it that exists, is a file or is not writable."""
+    p = Path(path)
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    what = "it" if probe == p else repr(str(probe))
+    if not probe.is_dir():
+        raise ConfigError(f"{field} = {str(path)!r}: {what} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{field} = {str(path)!r}: {what} is not writable (read-only); "
+                          f"choose another directory")
+
+
+def check_writable_file(path: str | Path, field: str) -> None:
+    """Fail up front when the file ``path`` could not be written at the end of the work."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{field} = {str(path)!r}: is a directory, not a file")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ConfigError(f"{field} = {str(path)!r}: file is not writable")
+    check_writable_dir(p.parent, field)
+
+
 def parse(cls: type, data: Any, path: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``, checking every key and type against its hints."""
     where = path or "config"
@@ -211,6 +300,10 @@ def parse(cls: type, data: Any, path: str = "") -> Any:
             msg = f"unknown config key {sub!r}"
             close = difflib.get_close_matches(str(key), names, n=1)
             raise ConfigError(msg + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if cls is SearchConfig and key == "budget" and isinstance(value, dict):
+            raise ConfigError(f"{sub} = {value!r}: the budget counts real evaluations (an "
+                              f"integer); bounds on metrics are 'budgets' (did you mean "
+                              f"'budgets'?)")
         kwargs[key] = _coerce(hints[key], value, sub)
     return cls(**kwargs)
 
@@ -257,7 +350,12 @@ def read_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
-    text = p.read_text()
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(p)!r} is not a text file (byte "
+                          f"{e.object[e.start]:#04x} at offset {e.start} is not UTF-8): expected "
+                          f"YAML or TOML") from None
     try:
         data = tomllib.loads(text) if p.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:

@@ -395,6 +395,8 @@ def load_dataset(name: str = "digits", data_dir: str | Path | None = None, downl
         raise DataError(f"dataset {name!r} is unknown: choose one of {list(DATASETS)}")
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction = {val_fraction} must lie strictly between 0 and 1")
+    if max_train is not None and (isinstance(max_train, bool) or max_train < 1):
+        raise DataError(f"max_train = {max_train!r}: must be >= 1 (training images; None: all)")
     if name == "npz":
         if path is None:
             raise DataError("dataset 'npz' needs the file: pass --data-path FILE (data.path, "

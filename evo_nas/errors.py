@@ -30,3 +30,7 @@ class CheckpointError(EvoNasError):
 
 class RunDirBusyError(EvoNasError):
     """A run directory another search is writing to (two writers would interleave rows)."""
+
+
+class TrainingError(EvoNasError):
+    """Training that cannot go on: a NaN or infinite loss (no checkpoint is written)."""

@@ -7,6 +7,8 @@ A metric is any callable ``list[config] -> values`` (or ``-> {name: values}``); 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from evo_nas.data import Dataset, Split, calibration_images
-from evo_nas.errors import ConfigError
+from evo_nas.errors import CheckpointError, ConfigError
 from evo_nas.nn.bn import frozen_bn, recalibrate_bn
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
+from evo_nas.parallel import SpecMetric, spec_digest, worker_device
 
-__all__ = ["SupernetAccuracy"]
+__all__ = ["SupernetAccuracy", "SupernetAccuracySpec"]
 
 
 class SupernetAccuracy:
@@ -34,6 +37,7 @@ class SupernetAccuracy:
     """
 
     cheap = False
+    worker_spec: SupernetAccuracySpec | None = None  # set: pickles as this small spec
 
     def __init__(self, net: WeightSharingSupernet, data: Dataset, split: str = "val",
                  calib_images: int = 500, calib_batch: int = 250, batch_size: int = 1000,
@@ -58,18 +62,39 @@ class SupernetAccuracy:
         self.calib_batch = calib_batch
         self.batch_size = batch_size
         self._resized: dict[tuple[int, ...], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        self._labels: list[torch.Tensor] | None = None
 
     def inputs(self, config: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Calibration and evaluation batches at the input shape ``config`` asks for (cached)."""
         shape = tuple(self.net.input_shape(config))
         if shape not in self._resized:
             def prep(x: torch.Tensor) -> torch.Tensor:
-                return prepare_input(self.net, x, config).to(self.device)
+                return self._to_device(prepare_input(self.net, x, config))
 
             calib = [prep(c) for c in self.calib.split(self.calib_batch)]
             evals = [prep(x) for x in self.eval_split.x.split(self.batch_size)]
             self._resized[shape] = (calib, evals)
         return self._resized[shape]
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """On CUDA, copy from pinned memory without blocking, so the copy of the next batch can
+        overlap compute (unmeasured here: no GPU in the test machine); on CPU a no-op."""
+        if str(self.device).startswith("cuda"):
+            return x.pin_memory().to(self.device, non_blocking=True)
+        return x.to(self.device)
+
+    def labels(self) -> list[torch.Tensor]:
+        """Evaluation labels per batch, on the device once (not copied per evaluation)."""
+        if self._labels is None:
+            self._labels = [self._to_device(y) for y in self.eval_split.y.split(self.batch_size)]
+        return self._labels
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """With a :attr:`worker_spec`, pickle as the spec alone: a worker builds the evaluator
+        from it once (checkpoint, data) and keeps it, instead of receiving the model per task."""
+        if self.worker_spec is not None:
+            return SpecMetric, (self.worker_spec,)
+        return super().__reduce_ex__(protocol)
 
     @torch.no_grad()
     def evaluate(self, config: dict[str, Any]) -> tuple[float, float]:
@@ -82,10 +107,9 @@ class SupernetAccuracy:
         else:
             self.net.train()  # batch statistics of each evaluation batch; running stats kept
         correct, loss = 0, 0.0
-        for x, y in zip(evals, self.eval_split.y.split(self.batch_size), strict=True):
+        for x, y in zip(evals, self.labels(), strict=True):
             with frozen_bn(self.net) if self.bn == "batch" else contextlib.nullcontext():
                 logits = self.net(x)
-            y = y.to(self.device)
             correct += int((logits.argmax(1) == y).sum())
             loss += float(F.cross_entropy(logits, y, reduction="sum"))
         n = len(self.eval_split)
@@ -96,3 +120,47 @@ class SupernetAccuracy:
         acc, loss = zip(*(self.evaluate(c) for c in configs), strict=True) if configs else ((), ())
         acc_arr, loss_arr = np.asarray(acc, dtype=float), np.asarray(loss, dtype=float)
         return {"error": 100.0 - acc_arr, "loss": loss_arr}
+
+
+@dataclass
+class SupernetAccuracySpec:
+    """How a worker process builds the same :class:`SupernetAccuracy` as the driver: the
+    checkpoint's path and digest, :func:`~evo_nas.data.load_dataset` arguments and the
+    evaluator's settings. A few hundred bytes, sent instead of the model; ``digest`` keys the
+    per-worker cache (:func:`evo_nas.parallel.from_spec`). ``device`` ``cuda`` becomes one GPU
+    per worker (:func:`evo_nas.parallel.worker_device`)."""
+
+    checkpoint: str
+    checkpoint_sha: str
+    data: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+    @property
+    def digest(self) -> str:
+        return spec_digest(asdict(self))
+
+    def build(self) -> SupernetAccuracy:
+        """Load the checkpoint (refusing a file whose bytes differ from the driver's) and the
+        data, as the driver did."""
+        import hashlib
+
+        from evo_nas.data import load_dataset
+        from evo_nas.train import load_checkpoint
+
+        path = Path(self.checkpoint)
+        if not path.is_file():
+            raise CheckpointError(f"worker: checkpoint {self.checkpoint!r} does not exist here "
+                                  "(workers need the driver's files at the same paths)")
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if not h.hexdigest().startswith(self.checkpoint_sha):
+            raise CheckpointError(f"worker: checkpoint {self.checkpoint!r} differs from the "
+                                  "driver's (another file at the same path)")
+        net, _ = load_checkpoint(path)
+        data = load_dataset(**self.data)
+        acc = SupernetAccuracy(net, data, device=worker_device(self.device), **self.options)
+        acc.worker_spec = self
+        return acc

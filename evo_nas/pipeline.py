@@ -30,9 +30,17 @@ def checkpoint_path(cfg: RunConfig) -> Path:
 
 
 def train_run(cfg: RunConfig, progress: bool = True) -> Path:
-    """Train the preset's supernet on the configured data; write ``supernet.pt`` and a log."""
-    from evo_nas.train import save_checkpoint, train_supernet
+    """Train the preset's supernet on the configured data; write ``supernet.pt`` and a log.
 
+    Inside a ``torch.distributed`` process group (torchrun; :mod:`evo_nas.commands.ddp`) every
+    rank trains and rank 0 alone scores and saves."""
+    from evo_nas.train import current_context, save_checkpoint, train_supernet
+
+    check_run_dir(cfg)  # before any training, so no work is lost to an unwritable folder
+    if cfg.train.state_path:
+        from evo_nas.config import check_writable_file
+
+        check_writable_file(cfg.train.state_path, "train.state_path")
     data = load_run_data(cfg)
     net = cfg.build_supernet()  # channels vs dataset were checked by RunConfig.validate
     if data.num_classes > net.num_classes:
@@ -42,10 +50,14 @@ def train_run(cfg: RunConfig, progress: bool = True) -> Path:
                           f"but preset = {cfg.preset!r} has {net.num_classes} outputs"
                           + (" (set supernet.num_classes)" if cfg.preset == "nb201" else ""))
     log = train_supernet(net, data, cfg.train, device=cfg.device, progress=progress)
+    ctx = current_context()
+    if not ctx.is_main:
+        return checkpoint_path(cfg)
     scores = extremes_accuracy(net, data, cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     path = save_checkpoint(checkpoint_path(cfg), net.cpu(), {"train_log": log, "scores": scores,
-                                                               "config": to_dict(cfg)})
+                                                               "config": to_dict(cfg),
+                                                               "world_size": ctx.world_size})
     (cfg.run_dir / "train_log.json").write_text(json.dumps({"epochs": log, "scores": scores},
                                                            indent=2))
     return path
@@ -158,8 +170,21 @@ def search_run(cfg: RunConfig, checkpoint: str | Path | None = None, progress: b
     architecture, history.csv is still written and the BudgetError propagates: no pareto files
     pretend to be a result.
     """
+    check_run_dir(cfg)
     with run_dir_lock(cfg.run_dir):
         return _search_locked(cfg, checkpoint, progress, resume)
+
+
+def check_run_dir(cfg: RunConfig) -> None:
+    """A ConfigError now, before any work, if the run directory could not be written or the
+    device does not exist here."""
+    from evo_nas.config import check_device, check_writable_dir
+
+    check_device(cfg.device)
+    if cfg.run_dir.exists():
+        check_writable_dir(cfg.run_dir, "run directory (runs_dir/name)")
+    else:
+        check_writable_dir(cfg.runs_dir, "runs_dir")
 
 
 def _search_locked(cfg: RunConfig, checkpoint: str | Path | None, progress: bool,
@@ -174,13 +199,16 @@ def _search_locked(cfg: RunConfig, checkpoint: str | Path | None, progress: bool
     problem = build_problem(net, load_run_data(cfg), cfg)
     scope = evaluation_scope(cfg, ckpt, net.space.name, problem.metrics)
     s = cfg.search
-    with Archive(cfg.run_dir / "archive.db") as archive:
+    problem.executor = evaluation_executor(cfg, ckpt, problem)
+    with Archive(cfg.run_dir / "archive.db") as archive, _closing(problem.executor):
         run = resume or new_run_id(cfg.name, (r["run"] for r in archive.runs()))
         problem.attach(archive, run, scope)
         archive.start_run(run, {**to_dict(cfg), "checkpoint": str(ckpt)})
         try:
-            result = search(problem, s.algorithm, pop_size=s.pop_size, generations=s.generations,
-                            seed=cfg.seed, progress=progress, options=s.options)
+            # a config without budget or generations runs 12 generations (the documented default)
+            generations = 12 if s.generations is None and s.budget is None else s.generations
+            result = search(problem, s.algorithm, pop_size=s.pop_size, generations=generations,
+                            seed=cfg.seed, progress=progress, options=s.options, budget=s.budget)
         except BudgetError:
             archive.finish_run(run, "no-feasible")
             if problem.history:
@@ -191,6 +219,44 @@ def _search_locked(cfg: RunConfig, checkpoint: str | Path | None, progress: bool
     result.info["run"] = run
     result.save(cfg.run_dir)
     return result
+
+
+def evaluation_executor(cfg: RunConfig, ckpt: Path, problem: NASProblem) -> Any:
+    """The executor of ``search.backend`` (None for ``serial``: evaluate in this process). The
+    supernet evaluator then travels to workers as a small spec (checkpoint path and digest,
+    data and eval settings) that each worker builds once, not as the model."""
+    s = cfg.search
+    if s.backend == "serial":
+        return None
+    from evo_nas.objectives import SupernetAccuracy, SupernetAccuracySpec
+    from evo_nas.parallel import make_executor
+
+    d, e = cfg.data, cfg.eval
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).resolve())
+
+    spec = SupernetAccuracySpec(
+        checkpoint=str(ckpt.resolve()), checkpoint_sha=_file_digest(ckpt),
+        data={"name": d.dataset, "data_dir": absolute(d.data_dir), "download": d.download,
+              "seed": cfg.seed, "val_fraction": d.val_fraction, "max_train": d.max_train,
+              "path": absolute(d.path)},
+        options={"split": e.split, "calib_images": e.calib_images, "batch_size": e.batch_size,
+                 "seed": cfg.seed, "bn": e.bn, "eval_images": e.eval_images},
+        device=cfg.device)
+    for metric in problem.metrics.values():
+        if isinstance(metric, SupernetAccuracy):
+            metric.worker_spec = spec
+    return make_executor(s.backend, s.workers, s.scheduler, s.worker_threads)
+
+
+@contextlib.contextmanager
+def _closing(executor: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def evaluation_scope(cfg: RunConfig, ckpt: Path, space_name: str,
@@ -281,6 +347,32 @@ def resume_config(run_dir: str | Path) -> tuple[RunConfig, str, str]:
         raise ConfigError(f"--resume {str(run_dir)!r}: the archive holds no search run")
     last = runs[-1]
     stored = dict(last["config"])
-    checkpoint = stored.pop("checkpoint")
+    recorded = stored.pop("checkpoint", None)
+    if not isinstance(recorded, str) or not recorded:
+        raise ConfigError(f"--resume {str(run_dir)!r}: run {last['run']!r} records no checkpoint "
+                          f"(runs.config.checkpoint = {recorded!r}); the archive was edited")
+    checkpoint = _find_checkpoint(recorded, run_dir, stored.get("runs_dir"), stored.get("name"))
     stored["runs_dir"], stored["name"] = str(run_dir.parent), run_dir.name
     return load_config(stored), last["run"], checkpoint
+
+
+def _find_checkpoint(recorded: str, run_dir: Path, runs_dir: Any, name: Any) -> str:
+    """The archived checkpoint path as an absolute path that exists from this working directory:
+    a relative path was relative to the search's working directory, which is found again from
+    the run dir and the recorded ``runs_dir``/``name``; failing that, the file of that name in
+    the run dir (where ``train`` writes it). Unresolved, the recorded path as it was."""
+    path = Path(recorded)
+    tried = [path]
+    if not path.is_absolute():
+        here = run_dir.resolve()
+        if isinstance(runs_dir, str) and isinstance(name, str):
+            rel = Path(runs_dir) / name
+            n = len(rel.parts)
+            if (not rel.is_absolute() and ".." not in rel.parts and n < len(here.parts)
+                    and here.parts[-n:] == rel.parts):
+                tried.append(here.parents[n - 1] / path)
+        tried.append(here / path.name)
+    for candidate in tried:
+        if candidate.is_file():
+            return str(candidate.resolve())
+    return recorded

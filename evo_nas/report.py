@@ -1,49 +1,16 @@
-"""Plots of search results (matplotlib, headless)."""
+"""Plots and tables of search results (matplotlib, headless): hypervolumes, and results rebuilt
+from an archive. The Pareto plot every saved result carries lives in :mod:`evo_nas.result`
+(``plot_pareto``, re-exported here) so that ``result`` never imports this module."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from evo_nas.result import SearchResult
+from evo_nas.result import SearchResult, pareto_rows, plot_pareto
 
-
-def plot_pareto(result: SearchResult, path: str | Path) -> Path:
-    """Scatter of every evaluated architecture with the Pareto front on the first two objectives."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from evo_nas.result import user_column, user_value
-
-    path = Path(path)
-    objs = result.objectives
-    x_name, y_name = (objs[1], objs[0]) if len(objs) > 1 else (objs[0], objs[0])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for rows, style in (
-        ([r for r in result.history if not r["feasible"]], dict(c="0.8", s=10, label="infeasible")),
-        ([r for r in result.history if r["feasible"]], dict(c="C0", s=10, alpha=0.5,
-                                                             label="evaluated")),
-        (result.pareto, dict(c="C3", s=30, label="Pareto front")),
-    ):
-        if rows:
-            ax.scatter([user_value(x_name, r[x_name]) for r in rows],
-                       [user_value(y_name, r[y_name]) for r in rows], **style)
-    for name, bound in result.budgets.items():
-        if name == x_name:
-            ax.axvline(user_value(name, bound), ls="--", c="k", lw=1, label="budget")
-    ax.set_xlabel(user_column(x_name))
-    ax.set_ylabel(user_column(y_name))
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(f"{len(result.pareto)} Pareto architectures / {result.n_evals} evaluated")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+__all__ = ["plot_pareto", "normalised_hv", "result_from_archive"]
 
 
 def normalised_hv(F: np.ndarray, ideal: np.ndarray, nadir: np.ndarray,
@@ -65,7 +32,6 @@ def result_from_archive(run_dir: str | Path, run: str | None = None) -> SearchRe
     """Rebuild a run's SearchResult from its ``archive.db`` alone (the latest run by default)."""
     from evo_nas.archive import Archive
     from evo_nas.errors import ConfigError
-    from evo_nas.result import SearchResult, pareto_rows
 
     db = Path(run_dir) / "archive.db"
     if not db.is_file():

@@ -31,11 +31,18 @@ class Choice:
     when gene ``s0.d`` takes one of the option *values* 3 or 4. Parents must be unconditional.
     Options are listed from cheapest to most expensive by convention, so index 0 everywhere is
     the smallest architecture and the last index the largest.
+
+    ``ordered`` says whether neighbouring option indices are similar architectures (kernel 3, 5,
+    7; depth 2, 3, 4), which lets operators take small steps instead of random jumps. ``None``
+    (the default) infers it: numeric options in ascending or descending order are ordered, any
+    other options (strings such as operation names) are categorical. ``True`` or ``False``
+    overrides the inference (e.g. operation names listed from cheapest to most expensive).
     """
 
     name: str
     options: tuple[Any, ...]
     active_if: tuple[str, tuple[Any, ...]] | None = None
+    ordered: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", tuple(self.options))
@@ -46,6 +53,16 @@ class Choice:
         if self.active_if is not None:
             parent, values = self.active_if
             object.__setattr__(self, "active_if", (parent, tuple(values)))
+        if self.ordered is not None and not isinstance(self.ordered, bool | np.bool_):
+            raise GenomeError(f"gene {self.name!r}: ordered = {self.ordered!r} must be True, "
+                              "False or None (infer from the options)")
+
+    @property
+    def is_ordered(self) -> bool:
+        """Whether option indices have a meaningful order (see ``ordered``)."""
+        if self.ordered is not None:
+            return bool(self.ordered)
+        return _monotone_numbers(self.options)
 
 
 @dataclass
@@ -75,6 +92,7 @@ class SearchSpace:
             raise GenomeError(f"search space {self.name!r} repeats gene names {dup}")
         self._index = {n: i for i, n in enumerate(self.names)}
         self.n_options = np.array([len(c.options) for c in self.choices], dtype=np.int64)
+        self.ordered = np.array([c.is_ordered for c in self.choices], dtype=bool)
         # conditional genes: (child index, parent index, boolean mask over the parent's options)
         self._conditions: list[tuple[int, int, np.ndarray]] = []
         for i, c in enumerate(self.choices):
@@ -276,6 +294,15 @@ class SearchSpace:
     def encode_many(self, configs: Iterable[Mapping[str, Any]]) -> np.ndarray:
         rows = [self.encode(c) for c in configs]
         return np.stack(rows) if rows else np.zeros((0, self.n_var), dtype=np.int64)
+
+
+def _monotone_numbers(options: Sequence[Any]) -> bool:
+    """True for real numbers (not bools) listed in strictly ascending or descending order."""
+    if len(options) < 2 or not all(isinstance(o, int | float | np.integer | np.floating)
+                                   and not isinstance(o, bool | np.bool_) for o in options):
+        return False
+    d = np.diff(np.asarray(options, dtype=float))
+    return bool(np.all(d > 0) or np.all(d < 0))
 
 
 def _first(mask: np.ndarray) -> tuple[int, int]:

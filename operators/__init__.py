@@ -9,8 +9,9 @@ from operators.budget import (
     cheap_budgets,
     operator_stats,
 )
+from operators.crossover import MixedCrossover
 from operators.duplicates import CanonicalDuplicateElimination
-from operators.mutation import ChoiceMutation
+from operators.mutation import ChoiceMutation, NeighbourMutation, draw_activated, draw_genes
 from operators.repair import CanonicalRepair
 from operators.sampling import ChoiceSampling
 
@@ -21,8 +22,12 @@ __all__ = [
     "CanonicalRepair",
     "ChoiceMutation",
     "ChoiceSampling",
+    "MixedCrossover",
+    "NeighbourMutation",
     "UniformCrossover",
     "budget_cost",
     "cheap_budgets",
+    "draw_activated",
+    "draw_genes",
     "operator_stats",
 ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymoo.core.problem import Problem
 
 from evo_nas.errors import BudgetError, ConfigError, EvoNasError
 from evo_nas.space import SearchSpace
+
+if TYPE_CHECKING:
+    from evo_nas.parallel import Executor
 
 Metric = Callable[[list[dict[str, Any]]], Any]
 """A metric maps a list of configs to one value per config, or to a dict of named value arrays
@@ -34,6 +37,7 @@ class NASProblem(Problem):
         objectives: Mapping[str, Metric],
         budgets: Mapping[str, float] | None = None,
         metrics: Mapping[str, Metric] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if not objectives:
             raise ConfigError("objectives: at least one objective is needed")
@@ -50,11 +54,20 @@ class NASProblem(Problem):
                 raise ConfigError(f"budgets.{name} = {bound} is not a finite number")
         self.history: list[dict[str, Any]] = []
         self._cache: dict[str, dict[str, float]] = {}
+        self.n_real = 0  # distinct genomes this run computed (cache and archive hits excluded)
         self.archive: Any = None
+        self.executor: Executor | None = executor  # None: expensive metrics run in this process
+        self._prepared: Any = None
         self.run = "default"
         self.scope = f"{space.name}|{','.join(sorted(self.metrics))}"
         super().__init__(n_var=space.n_var, n_obj=len(self.objective_names),
                          n_ieq_constr=len(self.budgets), xl=space.xl, xu=space.xu, vtype=int)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable without its executor (a pool or a Dask client belongs to this process)."""
+        state = self.__dict__.copy()
+        state["executor"], state["_prepared"] = None, None
+        return state
 
     def attach(self, archive: Any, run: str, scope: str | None = None) -> NASProblem:
         """Store every evaluation in ``archive`` under ``run`` and reuse any earlier successful
@@ -63,49 +76,165 @@ class NASProblem(Problem):
         self.archive, self.run = archive, run
         if scope is not None:
             self.scope = scope
+        reused = archive.reused_keys(run, self.scope)
         for row in archive.rows(run):
             self._record(row["key"], row["genome"], row["config"], row["metrics"],
                          row["seconds"], row["status"], row["fault"], commit=False)
+            self.n_real += row["key"] not in reused
         return self
+
+    def unseen(self, X: np.ndarray) -> list[str]:
+        """The distinct canonical keys of ``X``, in order of first appearance, that would need a
+        real evaluation: neither in memory nor a successful archive entry of this scope."""
+        X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
+        keys = list(dict.fromkeys(self.space.key(row) for row in X))
+        keys = [k for k in keys if k not in self._cache]
+        if keys and self.archive is not None:
+            cached = self.archive.lookup(self.scope, keys)
+            keys = [k for k in keys if k not in cached]
+        return keys
 
     # ----------------------------------------------------------------- evaluation
     def measure(self, X: np.ndarray) -> list[dict[str, float]]:
         """Every metric for every genome of ``X``; each distinct canonical genome is computed once
-        (memory cache, then the archive), and each new result is committed as soon as it exists.
+        (memory cache, then the archive), and each new result is committed as soon as it and
+        every result before it in the batch exist (so the archive's order is the batch's order
+        of first appearance, whatever the number of workers).
+
+        New genomes are computed together: cheap metrics (``cheap = True``: cost models, lookup
+        tables) in one call on the whole list (on the genome matrix for metrics with a
+        ``batch_genomes`` method), expensive ones one architecture per task through
+        :attr:`executor` (in this process when None; see :mod:`evo_nas.parallel`).
 
         A metric that raises (other than an :class:`EvoNasError`, which is a user error and
         propagates) or returns NaN marks that architecture failed: its metrics are NaN, it is
-        infeasible, the error is recorded, and the search goes on.
+        infeasible, the error is recorded, and the search goes on. So does a worker process that
+        dies on it twice (the first try and one retry).
         """
         X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
-        keys = [self.space.key(row) for row in X]
+        keys = ["-".join(map(str, row)) for row in X.tolist()]  # space.key of canonical rows
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
-            first = {k: keys.index(k) for k in todo}
+            first: dict[str, int] = {}
+            for i, k in enumerate(keys):
+                first.setdefault(k, i)
             cached = self.archive.lookup(self.scope, todo) if self.archive is not None else {}
+            new = [k for k in todo if k not in cached]
+            rows = X[[first[k] for k in new]] if new else X[:0]
+            configs = self._decode(rows)
+            results = self._compute_new(rows, configs)
+            done: dict[int, tuple[dict[str, float], str, str | None, float]] = {}
+            j = 0
             for k in todo:
                 row = X[first[k]]
-                config = self.space.decode(row)
                 if k in cached:
-                    self._record(k, row.tolist(), config, cached[k]["metrics"],
+                    self._record(k, row.tolist(), self.space.decode(row), cached[k]["metrics"],
                                  cached[k]["seconds"], "ok", None)
                     continue
-                t0 = time.perf_counter()
-                status, error = "ok", None
-                try:
-                    values = {n: float(v[0]) for n, v in self._compute([config]).items()}
-                except EvoNasError:
-                    raise
-                except Exception as e:  # a fault in one evaluation must not end the search
-                    values = {n: float("nan") for n in self.metrics}
-                    status, error = "failed", f"{type(e).__name__}: {e}"
-                if status == "ok" and not all(math.isfinite(v) for v in values.values()):
-                    status = "nan"
-                    error = "non-finite " + ", ".join(
-                        n for n, v in values.items() if not math.isfinite(v))
-                self._record(k, row.tolist(), config, values, time.perf_counter() - t0,
-                             status, error)
+                while j not in done:
+                    i, out = next(results)
+                    done[i] = out
+                values, status, error, seconds = done.pop(j)
+                self.n_real += 1
+                self._record(k, row.tolist(), configs[j], values, seconds, status, error)
+                j += 1
         return [self._cache[k] for k in keys]
+
+    def _decode(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """``space.decode`` of canonical rows, without canonicalising again (the hot path)."""
+        opts = [c.options for c in self.space.choices]
+        names = [c.name for c in self.space.choices]
+        return [{n: o[v] for n, o, v in zip(names, opts, row, strict=True)}
+                for row in rows.tolist()]
+
+    def _compute_new(self, rows: np.ndarray, configs: list[dict[str, Any]]
+                     ) -> Iterator[tuple[int, tuple[dict[str, float], str, str | None, float]]]:
+        """``(index, (values, status, error, seconds))`` for each new genome, in the order they
+        finish: cheap metrics first, in one call; then the expensive ones through the executor."""
+        n = len(configs)
+        if not n:
+            return
+        cheap = {k: f for k, f in self.metrics.items() if getattr(f, "cheap", False)}
+        dear = {k: f for k, f in self.metrics.items() if k not in cheap}
+        t0 = time.perf_counter()
+        cheap_vals, cheap_err = self._compute_cheap(cheap, rows, configs)
+        share = (time.perf_counter() - t0) / n
+        tasks = [(dear, c) for i, c in enumerate(configs) if cheap_err[i] is None] if dear else []
+        index = [i for i in range(n) if cheap_err[i] is None] if dear else []
+        for i in range(n):
+            if cheap_err[i] is not None:
+                yield i, self._outcome({}, "failed", cheap_err[i], share)
+            elif not dear:
+                yield i, self._outcome({k: float(v[i]) for k, v in cheap_vals.items()}, "ok",
+                                       None, share)
+        if not tasks:
+            return
+        executor = self.executor
+        if executor is None:
+            from evo_nas.parallel import SerialExecutor
+
+            executor = SerialExecutor()
+        elif self._prepared is not executor:
+            specs = {}
+            for f in dear.values():
+                spec = getattr(f, "worker_spec", None)
+                if spec is not None:
+                    specs[spec.digest] = spec
+            executor.prepare(list(specs.values()))
+            self._prepared = executor
+        from evo_nas.parallel import WorkerDied
+
+        for t, res in executor.run(evaluate_expensive, tasks):
+            i = index[t]
+            if isinstance(res, WorkerDied):
+                yield i, self._outcome({}, "failed", f"WorkerDied: {res.message}", share)
+                continue
+            values, status, error, seconds = res
+            if status == "raise":
+                raise error  # an EvoNasError: a user error, as in the driver
+            values = {**{k: float(v[i]) for k, v in cheap_vals.items()}, **values}
+            yield i, self._outcome(values, status, error, seconds + share)
+
+    def _outcome(self, values: dict[str, float], status: str, error: Any, seconds: float
+                 ) -> tuple[dict[str, float], str, str | None, float]:
+        """Metrics in :attr:`metrics` order (NaN when failed) and the status NaN values give."""
+        if status != "ok":
+            values = {}
+        values = {k: float(values.get(k, float("nan"))) for k in self.metrics}
+        if status == "ok" and not all(math.isfinite(v) for v in values.values()):
+            status = "nan"
+            error = "non-finite " + ", ".join(
+                n for n, v in values.items() if not math.isfinite(v))
+        return values, status, error, seconds
+
+    @staticmethod
+    def _compute_cheap(metrics: Mapping[str, Metric], rows: np.ndarray,
+                       configs: list[dict[str, Any]]
+                       ) -> tuple[dict[str, np.ndarray], list[str | None]]:
+        """Cheap metrics of all new genomes in one call; if that raises, one call per genome, so
+        a fault fails only its own architecture."""
+        n = len(configs)
+        if not metrics:
+            return {}, [None] * n
+        try:
+            return NASProblem._compute_values(metrics, configs, rows), [None] * n
+        except EvoNasError:
+            raise
+        except Exception:
+            pass
+        vals = {k: np.full(n, np.nan) for k in metrics}
+        errors: list[str | None] = [None] * n
+        for i in range(n):
+            try:
+                one = NASProblem._compute_values(metrics, [configs[i]], rows[i:i + 1])
+            except EvoNasError:
+                raise
+            except Exception as e:  # a fault in one evaluation must not end the search
+                errors[i] = f"{type(e).__name__}: {e}"
+                continue
+            for k, v in one.items():
+                vals[k][i] = v[0]
+        return vals, errors
 
     def _record(self, key: str, genome: list[int], config: dict[str, Any],
                 values: dict[str, float], seconds: float, status: str, error: str | None,
@@ -143,13 +272,28 @@ class NASProblem(Problem):
         return BudgetError(msg)
 
     def _compute(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        return self._compute_values(self.metrics, configs)
+
+    @staticmethod
+    def _compute_values(metrics: Mapping[str, Metric], configs: list[dict[str, Any]],
+                        genomes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Named value arrays of ``metrics`` on ``configs`` (also what a worker runs). A metric
+        with ``batch_genomes`` gets the canonical genome matrix instead, when it is given."""
         out: dict[str, np.ndarray] = {}
         calls: dict[int, Any] = {}  # one call per distinct callable, even if it feeds many names
-        for name, fn in self.metrics.items():
+        for name, fn in metrics.items():
             if id(fn) not in calls:
-                calls[id(fn)] = fn(configs)
+                by_genome = getattr(fn, "batch_genomes", None) if genomes is not None else None
+                calls[id(fn)] = by_genome(genomes) if by_genome is not None else fn(configs)
             res = calls[id(fn)]
             val = res[name] if isinstance(res, Mapping) else res
+            if np.asarray(val).dtype.kind in "OUS":  # None or text: the metric is broken
+                bad = [v for v in np.asarray(val, dtype=object).reshape(-1)
+                       if v is None or isinstance(v, (str, bytes))]
+                if bad:
+                    raise ConfigError(
+                        f"metric {name!r} returned {bad[0]!r} ({type(bad[0]).__name__}): a "
+                        f"metric returns numbers, one per config (NaN marks a failed evaluation)")
             arr = np.asarray(val, dtype=float).reshape(-1)
             if arr.shape[0] != len(configs):
                 raise ConfigError(
@@ -196,3 +340,19 @@ class NASProblem(Problem):
                     f"budget {n} <= {self.budgets[n]:g} cannot be met: the smallest architecture "
                     f"of space {self.space.name!r} already has {n} = {val:.4g}"
                 )
+
+
+def evaluate_expensive(metrics: Mapping[str, Metric], config: dict[str, Any]
+                       ) -> tuple[dict[str, float], str, Any, float]:
+    """One architecture's expensive metrics: the task an executor runs (in a worker process, or
+    in the driver). Returns ``(values, status, error, seconds)``; a fault is returned, not
+    raised, so it comes back as data; an :class:`EvoNasError` comes back with status
+    ``"raise"`` for the driver to raise."""
+    t0 = time.perf_counter()
+    try:
+        values = {n: float(v[0]) for n, v in NASProblem._compute_values(metrics, [config]).items()}
+    except EvoNasError as e:
+        return {}, "raise", e, time.perf_counter() - t0
+    except Exception as e:  # a fault in one evaluation must not end the search
+        return {}, "failed", f"{type(e).__name__}: {e}", time.perf_counter() - t0
+    return values, "ok", None, time.perf_counter() - t0

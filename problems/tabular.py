@@ -1,22 +1,37 @@
-"""TabularProblem: search over a table of real measured results, with the true front known.
+r"""TabularProblem: search over a table of real measured results, with the true front known.
 
 Tabular benchmarks (NAS-Bench-201, HW-NAS-Bench, or a user's own measurements) let a search be
 scored against the exact Pareto front, found by enumerating the table. A ``TabularProblem`` is a
 :class:`NASProblem`, so :func:`evo_nas.search.search` and the surrogate-assisted loop run on it
 unchanged, and every lookup is an evaluation in its history (that is what budgets count).
 
-Build one from any column store: a dict of lists, a pandas DataFrame, or a CSV file::
+Build one from any column store: a dict of lists, a pandas DataFrame, or a CSV file. From a CSV,
+numeric columns arrive as float arrays (so metric functions can do arithmetic on them) and gene
+cells are matched to options by value (``"2"``, ``"2.0"`` and ``2`` all mean option ``2``)::
 
-    space = SearchSpace([Choice("depth", (2, 3, 4)), Choice("width", (16, 32, 64))])
-    problem = TabularProblem.from_csv("my_results.csv", space,
-                                      metrics={"error": lambda t: 100 - t["acc"], "ms": "latency"},
-                                      objectives=["error", "ms"], budgets={"ms": 5.0},
-                                      cheap=["ms"])
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from evo_nas.space import Choice, SearchSpace
+    >>> from problems.tabular import TabularProblem
+    >>> csv_path = Path(tempfile.mkdtemp()) / "my_results.csv"
+    >>> _ = csv_path.write_text("depth,width,acc,latency\n2,16,70.1,1.2\n2,32,74.0,2.5\n"
+    ...                         "3,16,72.3,1.9\n3,32,76.8,3.9\n")
+    >>> space = SearchSpace([Choice("depth", (2, 3)), Choice("width", (16, 32))])
+    >>> problem = TabularProblem.from_csv(
+    ...     csv_path, space,
+    ...     metrics={"error": lambda t: 100 - t["acc"], "ms": "latency"},
+    ...     objectives=["error", "ms"], budgets={"ms": 3.0}, cheap=["ms"])
+    >>> for row in problem.true_front():
+    ...     print(row["config"], round(row["error"], 1), row["ms"])
+    {'depth': 2, 'width': 32} 26.0 2.5
+    {'depth': 3, 'width': 16} 27.7 1.9
+    {'depth': 2, 'width': 16} 29.9 1.2
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +45,10 @@ from evo_nas.spaces.nb201 import NB201_CODES, NB201_EDGES
 from problems.nas import NASProblem
 
 __all__ = [
+    "NB201_CODES",
+    "NB201_COLUMNS",
     "NB201_OPS",
+    "NB201_OP_CODE",
     "TabularProblem",
     "default_nb201_path",
     "load_nb201",
@@ -45,26 +63,68 @@ ColumnSpec = str | Callable[[Any], Any]
 
 def read_csv_columns(path: str | Path, comment: str = "#") -> dict[str, list[str]]:
     """Columns of a CSV file as lists of strings; lines starting with ``comment`` are skipped
-    (so a data file can carry its attribution in a header)."""
+    (so a data file can carry its attribution in a header).
+
+    Every fault is a one-line :class:`~evo_nas.errors.DataError` naming the file, the line and the
+    column: no header or no data rows, binary content, empty or repeated column names, rows of
+    the wrong length, empty cells. A UTF-8 byte-order mark (Excel's "CSV UTF-8") is accepted.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"table file {str(p)!r} does not exist")
-    with p.open(newline="") as f:
-        lines = (ln for ln in f if not ln.lstrip().startswith(comment) and ln.strip())
-        reader = csv.reader(lines)
-        try:
-            head = next(reader)
-        except StopIteration:
-            raise DataError(f"table file {str(p)!r} has no header row") from None
-        cols: dict[str, list[str]] = {h.strip(): [] for h in head}
-        names = list(cols)
-        for i, row in enumerate(reader):
-            if len(row) != len(names):
-                raise DataError(f"table file {str(p)!r}: data row {i + 1} has {len(row)} cells, "
-                                f"header has {len(names)}")
-            for n, v in zip(names, row, strict=True):
-                cols[n].append(v)
+    raw = p.read_bytes()
+    nul = raw.find(b"\x00", 0, 65536)
+    if nul >= 0:
+        raise DataError(f"table file {str(p)!r} is binary (NUL byte at offset {nul}), not a "
+                        f"CSV text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"table file {str(p)!r} is not UTF-8 text (byte {e.start}: "
+                        f"{raw[e.start:e.start + 1]!r}); save it as CSV (UTF-8)") from None
+    numbered = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
+                if ln.strip() and not ln.lstrip().startswith(comment)]
+    rows = [next(csv.reader([ln])) for _, ln in numbered]  # one record per line
+    if not rows:
+        raise DataError(f"table file {str(p)!r} has no header row (empty, or only comments)")
+    head = [h.strip() for h in rows[0]]
+    where = f"table file {str(p)!r}, header (line {numbered[0][0]})"
+    for j, h in enumerate(head):
+        if not h:
+            raise DataError(f"{where}: column {j + 1} has an empty name")
+        if h in head[:j]:
+            raise DataError(f"{where}: column name {h!r} appears twice (columns "
+                            f"{head.index(h) + 1} and {j + 1})")
+    if len(rows) == 1:
+        raise DataError(f"table file {str(p)!r} has a header but no data rows")
+    cols: dict[str, list[str]] = {h: [] for h in head}
+    for (line, _), row in zip(numbered[1:], rows[1:], strict=True):
+        if len(row) != len(head):
+            raise DataError(f"table file {str(p)!r}, line {line}: {len(row)} cells, header has "
+                            f"{len(head)}")
+        for h, v in zip(head, row, strict=True):
+            v = v.strip()
+            if not v:
+                raise DataError(f"table file {str(p)!r}, line {line}: empty cell in column "
+                                f"{h!r}")
+            cols[h].append(v)
     return cols
+
+
+def _numeric_columns(cols: Mapping[str, list[str]], keep: Iterable[str] = ()) -> dict[str, Any]:
+    """CSV columns whose every cell parses as a number become float arrays (so metric functions
+    can compute with them: ``100 - t["acc"]``); ``keep`` columns (genes) stay as text."""
+    keep = set(keep)
+    out: dict[str, Any] = {}
+    for name, col in cols.items():
+        if name in keep:
+            out[name] = col
+            continue
+        try:
+            out[name] = np.asarray(col, dtype=float)
+        except ValueError:
+            out[name] = col
+    return out
 
 
 class _Lookup:
@@ -178,8 +238,18 @@ class TabularProblem(NASProblem):
     @classmethod
     def from_csv(cls, path: str | Path, space: SearchSpace, objectives: Sequence[str],
                  **kwargs: Any) -> TabularProblem:
-        """Read ``path`` (``#`` comment lines skipped) and build the problem; see the class."""
-        return cls(space, read_csv_columns(path), objectives, **kwargs)
+        """Read ``path`` (``#`` comment lines skipped, see :func:`read_csv_columns`) and build the
+        problem; see the class. Numeric columns become float arrays, gene columns stay text and
+        match options by value, and a cell that names no option is reported with its line."""
+        if not isinstance(space, SearchSpace):
+            raise ConfigError(f"TabularProblem.from_csv: space must be a SearchSpace, got "
+                              f"{type(space).__name__}")
+        cols = read_csv_columns(path)
+        genes = {n: n for n in space.names} | dict(kwargs.get("gene_columns") or {})
+        try:
+            return cls(space, _numeric_columns(cols, keep=genes.values()), objectives, **kwargs)
+        except DataError as e:
+            raise DataError(f"table file {str(path)!r}: {_csv_lines(e)}") from None
 
     @staticmethod
     def _genomes(space: SearchSpace, table: Any, gene_columns: Mapping[str, str], genes_as: str,
@@ -191,7 +261,7 @@ class TabularProblem(NASProblem):
         for j, (choice, col) in enumerate(zip(space.choices, cols, strict=True)):
             lookup = _option_lookup(choice, genes_as)
             for i, v in enumerate(col):
-                idx = lookup.get(v, lookup.get(str(v).strip()))
+                idx = _find_option(lookup, v)
                 if idx is None:
                     if on_unknown == "drop":
                         ok[i] = False
@@ -296,6 +366,32 @@ def _numeric(col: Any) -> bool:
     return True
 
 
+def _find_option(lookup: Mapping[Any, int], v: Any) -> int | None:
+    """Option index of cell ``v``: by value, by text, or by number (``"2.0"`` is option 2)."""
+    try:
+        idx = lookup.get(v)
+    except TypeError:  # unhashable cell
+        idx = None
+    if idx is None:
+        idx = lookup.get(str(v).strip())
+    if idx is None:
+        try:
+            f = float(str(v).strip())
+        except ValueError:
+            return None
+        if np.isfinite(f):
+            idx = lookup.get(int(f)) if f.is_integer() else lookup.get(f)
+    return idx
+
+
+def _csv_lines(e: DataError) -> str:
+    """A table error's "table row i" as the CSV's data row number (1 = first row after the
+    header), so the message points into the file."""
+    return re.sub(r"table rows? (\d+)(?: and (\d+))?", lambda m: "data row" +
+                  ("s " if m.group(2) else " ") + str(int(m.group(1)) + 1) +
+                  (f" and {int(m.group(2)) + 1}" if m.group(2) else ""), str(e))
+
+
 def _option_lookup(choice: Choice, genes_as: str) -> dict[Any, int]:
     if genes_as == "index":
         idx = {i: i for i in range(len(choice.options))}
@@ -315,15 +411,22 @@ def _option_lookup(choice: Choice, genes_as: str) -> dict[Any, int]:
 NB201_OPS = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3")
 """NB201 operations in the order our genome uses: cheapest first (FLOPs), so index 0 everywhere
 is the smallest cell. NB201's own codes (CSV ``op*`` columns) are 0 none, 1 skip_connect,
-2 nor_conv_1x1, 3 nor_conv_3x3, 4 avg_pool_3x3; the loader maps them by name."""
-_NB201_CODES = NB201_CODES  # NB201's op codes 0..4 (the table's op* columns)
+2 nor_conv_1x1, 3 nor_conv_3x3, 4 avg_pool_3x3 (:data:`NB201_OP_CODE`, :data:`NB201_CODES`);
+the loader maps them by name."""
+NB201_OP_CODE: dict[str, int] = {name: code for code, name in enumerate(NB201_CODES)}
+"""NB201 operation name -> code (the shared table's ``op*`` cells): ``none`` 0,
+``skip_connect`` 1, ``nor_conv_1x1`` 2, ``nor_conv_3x3`` 3, ``avg_pool_3x3`` 4. The reverse,
+code -> name, is :data:`NB201_CODES` (``NB201_CODES[3] == "nor_conv_3x3"``)."""
+_NB201_CODES = NB201_CODES  # old private name, kept for callers
 _NB201_EDGES = NB201_EDGES  # (from, to) of op0..op5
 _NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))  # edges on each input -> output path
-_NB201_COLUMNS = {
+NB201_COLUMNS: dict[str, str] = {
     "flops": "flops_m", "params": "params_mb", "latency_raspi4": "hwnb_raspi4_ms",
     "latency_pixel3": "hwnb_pixel3_ms", "latency_eyeriss": "hwnb_eyeriss_ms",
     "latency_fpga": "hwnb_fpga_ms",
 }
+"""Metric name -> column of the shared NB201 table that :func:`load_nb201` knows by name."""
+_NB201_COLUMNS = NB201_COLUMNS
 
 
 def nb201_space(ops: Sequence[str] | Mapping[str, Sequence[str]] = NB201_OPS) -> SearchSpace:
@@ -405,15 +508,22 @@ def load_nb201(
     budgets: Mapping[str, float] | None = None,
     accuracy: str = "test",
     space: SearchSpace | None = None,
-    cheap: Iterable[str] = ("flops", "params"),
+    cheap: Iterable[str] | None = None,
     keep_disconnected: bool = True,
+    columns: Mapping[str, str] | Sequence[str] | None = None,
 ) -> TabularProblem:
     """NAS-Bench-201 on CIFAR-10 as a :class:`TabularProblem` (15,625 cells).
 
-    Metrics: ``error`` = 100 - accuracy (``accuracy="test"``: ``c10_test_acc``; ``"valid"``:
-    ``c10valid_valid_acc``, with ``test_error`` kept for reporting), ``flops`` (M), ``params``
-    (M) and ``latency_{raspi4,pixel3,eyeriss,fpga}`` (ms, HW-NAS-Bench). FLOPs and params are
-    cheap (analytic in NB201); accuracy and latency are measured, so surrogates predict them.
+    Only the gene columns ``op0..op5`` (codes as in :data:`NB201_CODES`) are required. Metrics:
+    ``error`` = 100 - accuracy (``accuracy="test"``: ``c10_test_acc``; ``"valid"``:
+    ``c10valid_valid_acc``, with ``test_error`` kept for reporting) when that column is present,
+    then ``columns``: ``None`` takes every known column present (:data:`NB201_COLUMNS`: ``flops``
+    (M), ``params`` (M), ``latency_{raspi4,pixel3,eyeriss,fpga}`` (ms, HW-NAS-Bench)) plus every
+    other numeric column under its own name (a latency you measured yourself, say
+    ``jetson_ms``); a list of column names or a ``{metric: column}`` mapping takes exactly
+    those (a missing one is an error naming it). ``cheap`` defaults to ``flops`` and ``params``
+    where present (analytic in NB201); accuracy and latency are measured, so surrogates predict
+    them.
 
     Disconnected cells (no live input->output path, ~10 % accuracy) are **kept** by default: a
     real search meets them, and the true fronts then match NB201's published counts (18 points
@@ -427,24 +537,48 @@ def load_nb201(
         raise DataError(f"NAS-Bench-201 table not found at {str(p)!r}; pass path= to load_nb201 "
                         f"(see shared/data/nb201/README.md)")
     cols = read_csv_columns(p)
-    need = ["c10_test_acc", "c10valid_valid_acc", *[f"op{i}" for i in range(6)],
-            *_NB201_COLUMNS.values()]
-    missing = [c for c in need if c not in cols]
+    genes = [f"op{i}" for i in range(6)]
+    missing = [c for c in genes if c not in cols]
     if missing:
-        raise DataError(f"NAS-Bench-201 table {str(p)!r} lacks columns {missing}")
+        raise DataError(f"NAS-Bench-201 table {str(p)!r} lacks gene columns {missing}")
     table: dict[str, Any] = {}
-    for i in range(6):
-        try:
-            table[f"op{i}"] = [_NB201_CODES[int(v)] for v in cols[f"op{i}"]]
-        except (ValueError, IndexError):
-            raise DataError(f"{str(p)!r}: column op{i} holds a code outside 0..4") from None
+    for g in genes:
+        codes = []
+        for r, v in enumerate(cols[g]):
+            code = _find_option(NB201_OP_CODE | {str(i): i for i in range(5)} |
+                                {i: i for i in range(5)}, v)
+            if code is None:
+                raise DataError(f"{str(p)!r}: column {g}, data row {r + 1}: {v!r} is not an "
+                                f"NB201 op code 0..4 or name {NB201_CODES}")
+            codes.append(NB201_CODES[code])
+        table[g] = codes
+    numeric = _numeric_columns({c: v for c, v in cols.items() if c not in genes})
     acc_col = "c10_test_acc" if accuracy == "test" else "c10valid_valid_acc"
-    metrics: dict[str, ColumnSpec] = {"error": lambda t: 100.0 - np.asarray(t[acc_col], float)}
-    if accuracy == "valid":
-        metrics["test_error"] = lambda t: 100.0 - np.asarray(t["c10_test_acc"], float)
-    metrics |= _NB201_COLUMNS
-    for c in set(_NB201_COLUMNS.values()) | {"c10_test_acc", "c10valid_valid_acc"}:
-        table[c] = np.asarray(cols[c], dtype=float)
+    metrics: dict[str, ColumnSpec] = {}
+    if acc_col in numeric:
+        metrics["error"] = lambda t: 100.0 - np.asarray(t[acc_col], float)
+        if accuracy == "valid" and "c10_test_acc" in numeric:
+            metrics["test_error"] = lambda t: 100.0 - np.asarray(t["c10_test_acc"], float)
+    if columns is None:
+        known = set(NB201_COLUMNS.values()) | {"idx", "c10_test_acc", "c10valid_valid_acc"}
+        chosen = {m: c for m, c in NB201_COLUMNS.items() if c in numeric}
+        chosen |= {c: c for c, v in numeric.items()
+                   if c not in known and isinstance(v, np.ndarray) and c not in metrics}
+    else:
+        chosen = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+        absent = [c for c in chosen.values() if c not in numeric]
+        if absent:
+            raise DataError(f"NAS-Bench-201 table {str(p)!r} lacks columns {absent} "
+                            f"(has {sorted(cols)})")
+        bad = [c for c in chosen.values() if not isinstance(numeric[c], np.ndarray)]
+        if bad:
+            raise DataError(f"NAS-Bench-201 table {str(p)!r}: columns {bad} are not numeric")
+    metrics |= chosen
+    for c in set(chosen.values()) | {"c10_test_acc", "c10valid_valid_acc"}:
+        if c in numeric:
+            table[c] = numeric[c]
+    if cheap is None:
+        cheap = [m for m in ("flops", "params") if m in metrics]
     space = space or nb201_space()
     if not keep_disconnected:
         feats = nb201_features(nb201_space())

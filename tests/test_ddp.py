@@ -81,7 +81,7 @@ def test_torchrun_entry_point_trains_and_rank0_saves(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "evo_nas.train.distributed", "--epochs", "1", "--batch-size", "256",
+           "-m", "evo_nas.commands.ddp", "--epochs", "1", "--batch-size", "256",
            "--runs-dir", str(tmp_path), "--name", "ddp", "--quiet"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

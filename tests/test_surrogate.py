@@ -32,7 +32,8 @@ def make_problem(**kw):
 
 
 def quick(**kw):
-    return SurrogateAssistedSearch(n_initial=10, batch_size=5, pop_size=20, generations=5, **kw)
+    return SurrogateAssistedSearch(n_initial=10, batch_size=5, inner_pop_size=20,
+                                   inner_generations=5, **kw)
 
 
 def test_surrogate_problem_predicts_expensive_and_keeps_cheap_exact():
@@ -67,8 +68,8 @@ def test_loop_is_reproducible_and_respects_cheap_budgets():
     runs = []
     for _ in range(2):
         problem = make_problem(objectives=("error", "flops"), budgets={"flops": 120.0})
-        surrogate_search(problem, budget=20, seed=3, n_initial=8, batch_size=4, pop_size=16,
-                         generations=4, local_fraction=0.5)
+        surrogate_search(problem, budget=20, seed=3, n_initial=8, batch_size=4,
+                         inner_pop_size=16, inner_generations=4, local_fraction=0.5)
         runs.append([h["genome"] for h in problem.history])
         assert all(h["flops"] <= 120.0 for h in problem.history)
     assert runs[0] == runs[1]
@@ -87,8 +88,9 @@ def test_any_regressor_plugs_into_the_loop_and_search_dispatch():
     res = quick(budget=20, predictor=KNeighborsRegressor(n_neighbors=3)).run(problem, seed=0)
     assert res.info["predictor"] == "KNeighborsRegressor" and res.n_evals == 20
     problem = make_problem()
-    res = search(problem, "surrogate", pop_size=5, generations=4, seed=0)  # budget 5 * 4
+    res = search(problem, "surrogate", budget=20, pop_size=5, seed=0)  # 5 per round
     assert res.n_evals == 20 and res.info["algorithm"] == "surrogate"
+    assert res.info["real_evaluations"] == 20 and res.info["batch_size"] == 5
 
 
 def test_bad_loop_settings_are_named():

@@ -6,8 +6,11 @@
 
 It is a loop around pymoo, not a pymoo ``Algorithm``: each round runs a full NSGA-II on a
 :class:`problems.surrogate.SurrogateProblem`. Real evaluations go through ``problem.measure``, so
-the problem's history and cache hold every one of them, and the budget counts exactly those.
-Expensive metrics (not marked ``cheap``) are predicted; cheap ones (FLOPs) stay exact.
+the problem's history and cache hold every one of them, and the budget counts exactly the
+distinct ones it computed (``problem.n_real``; archive hits are free). Expensive metrics (not
+marked ``cheap``) are predicted; cheap ones (FLOPs) stay exact. With an archive attached, the
+loop's state is saved at every round boundary, so a killed run resumes exactly (see
+:class:`SurrogateAssistedSearch`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.optimize import minimize
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from sklearn.base import clone
+from tqdm.auto import tqdm
 
+from evo_nas.algorithms.lookups import LookupCounter, counting_cheap_lookups
 from evo_nas.errors import ConfigError
 from evo_nas.predictors import as_predictor, check_predictor, kendall_tau, make_predictor
 from evo_nas.result import SearchResult, pareto_rows
@@ -110,11 +115,14 @@ class SurrogateAssistedSearch:
     mapping ``{metric: predictor}``; cloned and refitted on all real evaluations each round.
     ``features``: genome feature function for the encoder (default: the problem's ``features``
     attribute, e.g. NB201 cell features).
-    ``budget``: real evaluations this run may spend, initial design included.
+    ``budget``: distinct real evaluations this run may spend, initial design included (archive
+    and cache hits are free); the run stops at exactly that many unless the space runs out.
     ``n_initial``: random initial design inside cheap budgets (default ``min(50, budget // 4)``,
     at least 10; the smallest and largest architectures first when ``include_extremes``).
-    ``batch_size``: architectures evaluated per round.
-    ``pop_size``, ``generations``: the NSGA-II run on the surrogate each round.
+    ``batch_size``: architectures evaluated per round (``search(pop_size=...)`` sets it).
+    ``max_rounds``: the most rounds after the initial design (``search(generations=...)``;
+    ``None``: until the budget is spent).
+    ``inner_pop_size``, ``inner_generations``: the NSGA-II run on the predictors each round.
     ``selection``: ``"hv"`` or ``"crowding"`` spread of the batch.
     ``local_fraction``: share of each batch taken from never-evaluated single-gene neighbours of
     the real front, chosen on the surrogate the same way (local search around what is known to
@@ -123,10 +131,20 @@ class SurrogateAssistedSearch:
     ``hv_bounds``: ``(ideal, nadir)`` in objective units for the reported HV curve (default: the
     initial design's range; values are normalised HV with reference 1.1, so may exceed 1).
 
-    ``info`` of the result: settings, ``hv_curve`` (``[real evaluations, HV]`` after the initial
-    design and each round), ``rounds`` (per round: HV, fit time, candidates seen on the surrogate,
-    Kendall tau of the batch's predictions against its real values) and, with cheap budgets,
-    ``budget_repair`` counters (every repair the loop made, on the surrogate included).
+    With an archive attached to the problem (:meth:`NASProblem.attach`) the loop is a resumable
+    run like NSGA-II: after the initial design and after every round its state (the evaluated
+    genomes in order, the round, the RNG, the curves and counters) is saved with
+    :meth:`Archive.save_state`, and a later :meth:`run` on the same archived run continues from
+    the last saved round. The interrupted round is replayed from the same state, so it picks
+    the same batch; what it had already evaluated is read back from the archive. A killed run
+    therefore spends exactly the budget and ends with the front of an uninterrupted one.
+
+    ``info`` of the result: settings, ``real_evaluations``, ``cheap_lookups`` (cheap metrics
+    computed on genomes never evaluated: the surrogate's exact costs, budget repairs),
+    ``stop_reason`` (``budget``, ``rounds``, ``exhausted``), ``hv_curve`` (``[real evaluations,
+    HV]`` after the initial design and each round), ``rounds`` (per round: HV, fit time,
+    candidates seen on the surrogate, Kendall tau of the batch's predictions against its real
+    values) and, with cheap budgets, ``budget_repair`` counters.
     """
 
     def __init__(
@@ -135,32 +153,37 @@ class SurrogateAssistedSearch:
         budget: int | None = None,
         n_initial: int | None = None,
         batch_size: int = 20,
-        pop_size: int = 100,
-        generations: int = 30,
+        inner_pop_size: int = 100,
+        inner_generations: int = 30,
         selection: str = "hv",
         expensive: Sequence[str] | None = None,
         features: Callable[[np.ndarray], Any] | None = None,
         include_extremes: bool = True,
         hv_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
         local_fraction: float = 0.3,
+        max_rounds: int | None = None,
     ) -> None:
         self.predictor = predictor
         self.budget = budget
         self.n_initial = n_initial
         self.batch_size = batch_size
-        self.pop_size = pop_size
-        self.generations = generations
+        self.inner_pop_size = inner_pop_size
+        self.inner_generations = inner_generations
         self.selection = selection
         self.expensive = expensive
         self.features = features
         self.include_extremes = include_extremes
         self.hv_bounds = hv_bounds
         self.local_fraction = local_fraction
+        self.max_rounds = max_rounds
 
     # ----------------------------------------------------------------- checks
     def _settings(self, budget: int | None) -> tuple[int, int]:
         budget = self.budget if budget is None else budget
-        if not isinstance(budget, int | np.integer) or budget < 1:
+        if budget is None:
+            raise ConfigError("surrogate budget: not set; give budget = N real evaluations "
+                              "(search(budget=N), config search.budget, --budget N)")
+        if not isinstance(budget, int | np.integer) or isinstance(budget, bool) or budget < 1:
             raise ConfigError(f"surrogate budget = {budget!r}: must be a positive int (real "
                               f"evaluations)")
         n_init = self.n_initial if self.n_initial is not None else \
@@ -171,10 +194,14 @@ class SurrogateAssistedSearch:
         if budget < n_init:
             raise ConfigError(f"surrogate budget = {budget} is smaller than the initial design "
                               f"n_initial = {n_init}")
-        for name in ("batch_size", "pop_size", "generations"):
+        for name in ("batch_size", "inner_pop_size", "inner_generations"):
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or v < 1:
                 raise ConfigError(f"surrogate {name} = {v!r}: must be a positive int")
+        if self.max_rounds is not None and (not isinstance(self.max_rounds, int | np.integer)
+                                            or self.max_rounds < 1):
+            raise ConfigError(f"surrogate max_rounds = {self.max_rounds!r}: must be a positive "
+                              f"int or None")
         if self.selection not in SELECTIONS:
             raise ConfigError(f"surrogate selection = {self.selection!r}: choose one of "
                               f"{SELECTIONS}")
@@ -209,100 +236,169 @@ class SurrogateAssistedSearch:
                 out[n] = as_predictor(p, problem.space, features=features)
         return out
 
+    def _run_settings(self, budget: int, n_init: int, seed: int, expensive: list[str]
+                      ) -> dict[str, Any]:
+        """What must match for a saved run to be continued (JSON, as stored)."""
+        return {"algorithm": "surrogate", "seed": seed, "budget": budget, "n_initial": n_init,
+                "batch_size": int(self.batch_size), "max_rounds": self.max_rounds,
+                "inner_pop_size": int(self.inner_pop_size),
+                "inner_generations": int(self.inner_generations), "selection": self.selection,
+                "local_fraction": float(self.local_fraction),
+                "include_extremes": bool(self.include_extremes),
+                "predictor": _describe(self.predictor), "expensive": expensive}
+
     # ----------------------------------------------------------------- the loop
     def run(self, problem: NASProblem, seed: int = 0, budget: int | None = None,
             progress: bool = False) -> SearchResult:
-        """Spend at most ``budget`` new real evaluations on ``problem``; return its result."""
+        """Spend ``budget`` distinct real evaluations on ``problem`` (resuming its archived run
+        when one was saved); return its result."""
         if not isinstance(problem, NASProblem):
             raise ConfigError(f"surrogate search needs a NASProblem, got "
                               f"{type(problem).__name__}")
         budget, n_init = self._settings(budget)
         problem.check_budgets()
-        space = problem.space
-        rng = np.random.default_rng(seed)
         expensive = self._expensive(problem)
         base = self._base_predictors(problem, expensive, seed)
+        settings = self._run_settings(budget, n_init, seed, expensive)
+        saved = problem.archive.last_state(problem.run) if problem.archive is not None else None
+        if saved is not None and saved[1].get("settings") != settings:
+            raise ConfigError(f"run {problem.run!r} was started with {saved[1].get('settings')};"
+                              f" resuming it with {settings} would not continue the same search")
+        state = saved[1] if saved is not None else None
+        with counting_cheap_lookups(problem, state["cheap_lookups"] if state else 0) as lookups:
+            return self._loop(problem, seed, budget, n_init, expensive, base, settings, state,
+                              lookups, progress)
+
+    def _loop(self, problem: NASProblem, seed: int, budget: int, n_init: int,
+              expensive: list[str], base: dict[str, Any], settings: dict[str, Any],
+              state: dict[str, Any] | None, lookups: LookupCounter, progress: bool
+              ) -> SearchResult:
+        space = problem.space
         has_cheap_budget = any(is_cheap(problem, n) for n in problem.budgets)
         repair = BudgetRepair.from_problem(problem) if has_cheap_budget else CanonicalRepair(space)
-        seen = {np.asarray(h["genome"], dtype=np.int64).tobytes() for h in problem.history}
-        start = len(problem.history)
         t0 = time.perf_counter()
+        run = _LoopState(problem)
+        if state is None:  # a fresh run: what the problem knows already is prior knowledge
+            run.start(problem.history, problem.n_real, np.random.default_rng(seed))
+        else:
+            run.restore(state, repair)
+        resumed_from = state["round"] if state else None
+        bar = tqdm(total=budget, initial=min(run.spent(), budget), desc="surrogate",
+                   unit="eval", disable=not progress, leave=False)
 
-        def spent() -> int:
-            return len(problem.history) - start
+        def boundary() -> None:
+            """Save the state of this round boundary (with an archive) and show progress."""
+            run.mark = run.spent()
+            if problem.archive is not None:
+                problem.archive.save_state(problem.run, run.round,
+                                           run.state(settings, repair, lookups.n))
+            bar.update(min(run.spent(), budget) - bar.n)
+            if run.curve:
+                bar.set_postfix(round=run.round, hv=f"{run.curve[-1][1]:.4f}")
 
-        # 1. initial design (inside cheap budgets; the extremes first: cheap to know, they anchor
-        #    the front)
-        first = self._fresh(space, repair, rng, n_init, seen, extremes=self.include_extremes)
-        problem.measure(first)
-        seen.update(r.tobytes() for r in first)
-        ideal, nadir = self._bounds(problem, start)
-        rounds: list[dict[str, Any]] = []
-        curve = [[spent(), self._hv(problem, start, ideal, nadir)]]
+        try:
+            if state is None:
+                boundary()  # round 0: a kill during the initial design replays it exactly
+            if run.round == 0:
+                # 1. initial design (inside cheap budgets; the extremes first: cheap to know,
+                #    they anchor the front)
+                first = self._fresh(space, repair, run.rng, n_init, run.seen,
+                                    extremes=self.include_extremes)
+                run.evaluate(first)
+                run.ideal, run.nadir = self._bounds(problem, run.rows(new=True))
+                run.curve = [[run.spent(), self._hv(problem, run.rows(new=True), run.ideal,
+                                                    run.nadir)]]
+                run.round = 1
+                boundary()
+            # 2. rounds: fit -> NSGA-II on the surrogate -> batch -> real evaluation
+            # decided from the real evaluations at the boundary: a replayed round picks the
+            # same batch even though part of it was committed (and counted) before a kill
+            while run.mark < budget:
+                if self.max_rounds is not None and run.round > self.max_rounds:
+                    run.stop = "rounds"
+                    break
+                batch, rec = self._round(problem, run, repair, base, expensive,
+                                         min(self.batch_size, budget - run.mark))
+                if len(batch) == 0:
+                    run.stop = "exhausted"  # every architecture inside the budgets is known
+                    break
+                run.rounds.append(rec)
+                run.round += 1
+                boundary()
+            else:
+                run.stop = "budget"
+        finally:
+            bar.close()
 
-        # 2. rounds: fit -> NSGA-II on the surrogate -> batch -> real evaluation
-        while spent() < budget:
-            k = min(self.batch_size, budget - spent())
-            t_fit = time.perf_counter()
-            fitted, info = self._fit(problem, base, expensive)
-            t_fit = time.perf_counter() - t_fit
-            sp = SurrogateProblem(problem, fitted, record=True)
-            algo = NSGA2(pop_size=self.pop_size, sampling=self._seeds(problem, repair, rng),
-                         crossover=UniformCrossover(prob=0.9), mutation=ChoiceMutation(space),
-                         repair=repair, eliminate_duplicates=CanonicalDuplicateElimination(space))
-            minimize(sp, algo, ("n_gen", self.generations), seed=int(rng.integers(2**31 - 1)),
-                     verbose=False, copy_algorithm=False)  # so the repair's counters add up
-            X, F, G = sp.visited()
-            new = np.array([r.tobytes() not in seen for r in X], dtype=bool)
-            ok = new & np.all(np.isfinite(F), axis=1)
-            if G.size:
-                ok &= np.all(G <= 0, axis=1)
-            idx = np.flatnonzero(ok)
-            k_local = int(round(self.local_fraction * k))
-            local = self._local(problem, sp, repair, seen, k_local) if k_local else X[:0]
-            taken = seen | {r.tobytes() for r in local}
-            idx = np.array([i for i in idx if X[i].tobytes() not in taken], dtype=np.int64)
-            k_global = k - len(local)
-            pick = idx[select_batch(F[idx], k_global, self.selection)] if idx.size else idx
-            batch = np.concatenate([local, X[pick]])
-            if len(batch) < k:  # surrogate ran dry: top up with fresh random architectures
-                extra = self._fresh(space, repair, rng, k - len(batch),
-                                    seen | {r.tobytes() for r in batch}, extremes=False)
-                batch = np.concatenate([batch, extra]) if len(extra) else batch
-            if len(batch) == 0:
-                break  # every architecture inside the budget has been evaluated
-            predicted = sp.values(batch)
-            problem.measure(batch)
-            seen.update(r.tobytes() for r in batch)
-            hv = self._hv(problem, start, ideal, nadir)
-            curve.append([spent(), hv])
-            rounds.append({"n_evals": spent(), "hv": hv, "fit_seconds": round(t_fit, 3),
-                           "candidates": int(idx.size), **info,
-                           "batch_tau": self._batch_tau(problem, batch, predicted, expensive)})
-            if progress:
-                print(f"surrogate: {spent()}/{budget} evaluations, HV {hv:.4f}")
-
-        front = pareto_rows(problem.history, problem.objective_names)
+        rows = run.rows(new=True)
+        # the front of everything the loop learnt, in learning order (ties resolve the same way
+        # in a resumed run, whatever order the archive committed the interrupted round in)
+        front = pareto_rows(run.rows(), problem.objective_names)
         if not front:
-            raise problem.no_front_error(f"{spent()} surrogate-guided evaluations")
+            raise problem.no_front_error(f"{run.spent()} surrogate-guided evaluations")
         return SearchResult(
             problem.objective_names, dict(problem.budgets), problem.history, front,
             time.perf_counter() - t0,
-            {"algorithm": "surrogate", "seed": seed, "budget": budget, "n_initial": n_init,
-             "batch_size": self.batch_size, "pop_size": self.pop_size,
-             "generations": self.generations, "selection": self.selection,
-             "local_fraction": self.local_fraction,
-             "predictor": _describe(self.predictor), "expensive": expensive,
-             "hv_bounds": {"ideal": list(map(float, ideal)), "nadir": list(map(float, nadir))},
-             "hv_curve": curve, "rounds": rounds,
+            {**settings, "real_evaluations": run.spent(), "cheap_lookups": lookups.n,
+             "stop_reason": run.stop, "resumed_from_round": resumed_from,
+             "failed_evaluations": sum(r["status"] != "ok" for r in rows),
+             "hv_bounds": {"ideal": list(map(float, run.ideal)),
+                           "nadir": list(map(float, run.nadir))},
+             "hv_curve": run.curve, "rounds": run.rounds,
              **({"budget_repair": dict(repair.stats)} if isinstance(repair, BudgetRepair)
                 else {})})
 
-    def run_search(self, problem: NASProblem, pop_size: int, generations: int, seed: int = 0,
-                   progress: bool = False) -> SearchResult:
-        """Entry point for :func:`evo_nas.search.search`: without an explicit ``budget`` the
-        loop spends ``pop_size * generations`` real evaluations, what NSGA-II would."""
-        budget = self.budget if self.budget is not None else pop_size * generations
+    def _round(self, problem: NASProblem, run: _LoopState, repair: Any, base: dict[str, Any],
+               expensive: list[str], k: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """One round: fit on what is known, search the surrogate, evaluate a batch of up to
+        ``k`` never-evaluated architectures for real. Returns the batch and the round's record
+        (an empty batch when nothing new is left)."""
+        space = problem.space
+        t_fit = time.perf_counter()
+        fitted, info = self._fit(run.rows(), base, expensive)
+        t_fit = time.perf_counter() - t_fit
+        sp = SurrogateProblem(problem, fitted, record=True)
+        algo = NSGA2(pop_size=self.inner_pop_size,
+                     sampling=self._seeds(problem, run.rows(), repair, run.rng),
+                     crossover=UniformCrossover(prob=0.9), mutation=ChoiceMutation(space),
+                     repair=repair, eliminate_duplicates=CanonicalDuplicateElimination(space))
+        minimize(sp, algo, ("n_gen", self.inner_generations),
+                 seed=int(run.rng.integers(2**31 - 1)), verbose=False,
+                 copy_algorithm=False)  # so the repair's counters add up
+        X, F, G = sp.visited()
+        new = np.array([r.tobytes() not in run.seen for r in X], dtype=bool)
+        ok = new & np.all(np.isfinite(F), axis=1)
+        if G.size:
+            ok &= np.all(G <= 0, axis=1)
+        idx = np.flatnonzero(ok)
+        k_local = int(round(self.local_fraction * k))
+        local = (self._local(problem, run.rows(), sp, repair, run.seen, k_local) if k_local
+                 else X[:0])
+        taken = run.seen | {r.tobytes() for r in local}
+        idx = np.array([i for i in idx if X[i].tobytes() not in taken], dtype=np.int64)
+        pick = idx[select_batch(F[idx], k - len(local), self.selection)] if idx.size else idx
+        batch = np.concatenate([local, X[pick]])
+        if len(batch) < k:  # surrogate ran dry: top up with fresh random architectures
+            extra = self._fresh(space, repair, run.rng, k - len(batch),
+                                run.seen | {r.tobytes() for r in batch}, extremes=False)
+            batch = np.concatenate([batch, extra]) if len(extra) else batch
+        if len(batch) == 0:
+            return batch, {}
+        predicted = sp.values(batch)
+        run.evaluate(batch)
+        hv = self._hv(problem, run.rows(new=True), run.ideal, run.nadir)
+        run.curve.append([run.spent(), hv])
+        return batch, {"n_evals": run.spent(), "hv": hv, "fit_seconds": round(t_fit, 3),
+                       "candidates": int(idx.size), **info,
+                       "batch_tau": self._batch_tau(problem, batch, predicted, expensive)}
+
+    def run_search(self, problem: NASProblem, budget: int | None = None,
+                   generations: int | None = None, seed: int = 0, progress: bool = False
+                   ) -> SearchResult:
+        """Entry point for :func:`evo_nas.search.search`: ``budget`` real evaluations (this
+        object's own ``budget`` when not given), ``generations`` caps the rounds."""
+        if generations is not None:
+            self.max_rounds = generations
         return self.run(problem, seed=seed, budget=budget, progress=progress)
 
     # ----------------------------------------------------------------- helpers
@@ -327,21 +423,22 @@ class SurrogateAssistedSearch:
                     out.append(r)
         return np.array(out, dtype=np.int64).reshape(-1, space.n_var)
 
-    def _seeds(self, problem: NASProblem, repair: Any, rng: np.random.Generator) -> np.ndarray:
+    def _seeds(self, problem: NASProblem, rows: list[dict[str, Any]], repair: Any,
+               rng: np.random.Generator) -> np.ndarray:
         """Initial NSGA-II population: the real front so far (the surrogate search starts from
         what is known to be good) plus random genomes."""
-        front = pareto_rows(problem.history, problem.objective_names)
-        good = [np.asarray(r["genome"], dtype=np.int64) for r in front][: self.pop_size // 2]
-        rest = repair._do(None, problem.space.sample(self.pop_size - len(good), rng))
+        front = pareto_rows(rows, problem.objective_names)
+        good = [np.asarray(r["genome"], dtype=np.int64) for r in front][: self.inner_pop_size // 2]
+        rest = repair._do(None, problem.space.sample(self.inner_pop_size - len(good), rng))
         return np.concatenate([np.array(good, dtype=np.int64).reshape(-1, problem.n_var), rest])
 
-    def _local(self, problem: NASProblem, sp: SurrogateProblem, repair: Any, seen: set[bytes],
-               k: int) -> np.ndarray:
+    def _local(self, problem: NASProblem, rows: list[dict[str, Any]], sp: SurrogateProblem,
+               repair: Any, seen: set[bytes], k: int) -> np.ndarray:
         """``k`` never-evaluated single-gene neighbours of the real front, chosen on the
         surrogate like the global batch (local search around what is known to be good)."""
         space = problem.space
         front = [np.asarray(r["genome"], dtype=np.int64)
-                 for r in pareto_rows(problem.history, problem.objective_names)]
+                 for r in pareto_rows(rows, problem.objective_names)]
         cand = []
         for x in front:
             act = space.active(x)
@@ -369,14 +466,14 @@ class SurrogateAssistedSearch:
         return C[select_batch(F, k, self.selection)]
 
     @staticmethod
-    def _fit(problem: NASProblem, base: Mapping[str, Any], names: list[str]
+    def _fit(rows: list[dict[str, Any]], base: Mapping[str, Any], names: list[str]
              ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Refit a clone of each predictor on every finite real value of its metric (failed
-        evaluations are recorded in the history, never used as targets)."""
-        X = np.array([h["genome"] for h in problem.history], dtype=np.int64)
+        """Refit a clone of each predictor on every finite real value of its metric, in the
+        order the loop learnt them (failed evaluations are kept, never used as targets)."""
+        X = np.array([h["genome"] for h in rows], dtype=np.int64)
         fitted, info = {}, {}
         for n in names:
-            y = np.array([h[n] for h in problem.history], dtype=float)
+            y = np.array([h[n] for h in rows], dtype=float)
             ok = np.isfinite(y)
             if ok.sum() < 2:
                 raise ConfigError(f"surrogate: fewer than 2 finite real values of {n!r} to fit a "
@@ -388,20 +485,22 @@ class SurrogateAssistedSearch:
                 info[f"{n}_predictor"] = best
         return fitted, info
 
-    def _bounds(self, problem: NASProblem, start: int) -> tuple[np.ndarray, np.ndarray]:
+    def _bounds(self, problem: NASProblem, rows: list[dict[str, Any]]
+                ) -> tuple[np.ndarray, np.ndarray]:
         if self.hv_bounds is not None:
             ideal, nadir = (np.asarray(b, dtype=float) for b in self.hv_bounds)
             if ideal.shape != (problem.n_obj,) or nadir.shape != (problem.n_obj,):
                 raise ConfigError(f"hv_bounds must be two vectors of {problem.n_obj} values")
             return ideal, nadir
-        F = _feasible_F(problem, start)
+        F = _feasible_F(problem, rows)
         if len(F) == 0:
             return np.zeros(problem.n_obj), np.ones(problem.n_obj)
         return F.min(axis=0), F.max(axis=0)
 
     @staticmethod
-    def _hv(problem: NASProblem, start: int, ideal: np.ndarray, nadir: np.ndarray) -> float:
-        F = _feasible_F(problem, start)
+    def _hv(problem: NASProblem, rows: list[dict[str, Any]], ideal: np.ndarray,
+            nadir: np.ndarray) -> float:
+        F = _feasible_F(problem, rows)
         return hypervolume(F, ideal, nadir) if len(F) else 0.0
 
     @staticmethod
@@ -418,8 +517,95 @@ class SurrogateAssistedSearch:
         return out
 
 
-def _feasible_F(problem: NASProblem, start: int) -> np.ndarray:
-    rows = [h for h in problem.history[start:] if h["feasible"]]
+class _LoopState:
+    """What the loop knows at a round boundary, and its JSON form for the archive.
+
+    ``known`` lists the genomes the loop has learnt, in the order it learnt them: first what the
+    problem knew when the run started (``n_prior``), then the initial design and each batch.
+    Everything the loop decides reads these rows, never the problem's whole history, so a
+    resumed run that finds rows committed after its last boundary still decides as before.
+    """
+
+    def __init__(self, problem: NASProblem) -> None:
+        self.problem = problem
+        self.known: list[np.ndarray] = []
+        self.seen: set[bytes] = set()
+        self.n_prior = 0
+        self.base_real = 0
+        self.mark = 0  # real evaluations spent at the last round boundary
+        self.round = 0
+        self.rng = np.random.default_rng(0)
+        self.ideal = np.zeros(problem.n_obj)
+        self.nadir = np.ones(problem.n_obj)
+        self.curve: list[list[float]] = []
+        self.rounds: list[dict[str, Any]] = []
+        self.stop: str | None = None
+        self._rows: dict[bytes, dict[str, Any]] = {}
+        self._indexed = 0
+
+    def start(self, history: list[dict[str, Any]], n_real: int, rng: np.random.Generator
+              ) -> None:
+        self._learn([np.asarray(h["genome"], dtype=np.int64) for h in history])
+        self.n_prior, self.base_real, self.rng = len(self.known), int(n_real), rng
+
+    def restore(self, state: dict[str, Any], repair: Any) -> None:
+        self._learn([np.asarray(g, dtype=np.int64) for g in state["known"]])
+        self.n_prior, self.base_real = state["n_prior"], state["base_real"]
+        self.round, self.mark = state["round"], state["spent"]
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+        self.ideal = np.asarray(state["ideal"], dtype=float)
+        self.nadir = np.asarray(state["nadir"], dtype=float)
+        self.curve, self.rounds = state["curve"], state["rounds"]
+        if isinstance(repair, BudgetRepair):
+            repair.stats.update(state.get("repair_stats", {}))
+        missing = [g for g in self.known if g.tobytes() not in self._index()]
+        if missing:  # known rows always come from this run's archive; a gap is not ours to fill
+            raise ConfigError(f"run {self.problem.run!r}: {len(missing)} architectures of the "
+                              f"saved surrogate state are not in the archive")
+
+    def state(self, settings: dict[str, Any], repair: Any, lookups: int) -> dict[str, Any]:
+        return {"settings": settings, "round": self.round, "n_prior": self.n_prior,
+                "base_real": self.base_real, "spent": self.mark,
+                "known": [g.tolist() for g in self.known],
+                "rng": self.rng.bit_generator.state, "ideal": self.ideal.tolist(),
+                "nadir": self.nadir.tolist(), "curve": self.curve, "rounds": self.rounds,
+                "cheap_lookups": lookups,
+                "repair_stats": dict(repair.stats) if isinstance(repair, BudgetRepair) else {}}
+
+    def spent(self) -> int:
+        """Distinct real evaluations this run has made (archive and cache hits excluded)."""
+        return self.problem.n_real - self.base_real
+
+    def evaluate(self, X: np.ndarray) -> None:
+        """Real evaluation of ``X`` (cached where known), then learn it."""
+        if len(X):
+            self.problem.measure(X)
+        self._learn(list(np.atleast_2d(X).astype(np.int64)))
+
+    def _learn(self, genomes: list[np.ndarray]) -> None:
+        for g in genomes:
+            g = np.asarray(self.problem.space.canonical(g[None, :])[0], dtype=np.int64)
+            if g.tobytes() not in self.seen:
+                self.seen.add(g.tobytes())
+                self.known.append(g)
+
+    def _index(self) -> dict[bytes, dict[str, Any]]:
+        hist = self.problem.history
+        for h in hist[self._indexed:]:
+            self._rows[np.asarray(h["genome"], dtype=np.int64).tobytes()] = h
+        self._indexed = len(hist)
+        return self._rows
+
+    def rows(self, new: bool = False) -> list[dict[str, Any]]:
+        """History rows of the known genomes in learning order (``new``: this run's only)."""
+        index = self._index()
+        known = self.known[self.n_prior:] if new else self.known
+        return [index[g.tobytes()] for g in known]
+
+
+def _feasible_F(problem: NASProblem, rows: list[dict[str, Any]]) -> np.ndarray:
+    rows = [h for h in rows if h["feasible"]]
     if not rows:
         return np.zeros((0, problem.n_obj))
     return np.array([[h[o] for o in problem.objective_names] for h in rows], dtype=float)
@@ -435,27 +621,23 @@ def _describe(p: Any) -> Any:
 
 def make_surrogate(space: Any = None, pop_size: int = 20, **kwargs: Any
                    ) -> SurrogateAssistedSearch:
-    """Registry builder (``search.algorithm = "surrogate"``). The registry's ``pop_size`` only
-    sets the default budget (``pop_size * generations`` real evaluations, in ``run_search``);
-    the surrogate NSGA-II population is the ``surrogate_pop_size`` keyword (default 100)."""
-    if "surrogate_pop_size" in kwargs:
-        kwargs["pop_size"] = kwargs.pop("surrogate_pop_size")
+    """Registry builder (``search.algorithm = "surrogate"``). ``pop_size`` is what it is for
+    every algorithm, the architectures evaluated per generation: here, per round (the loop's
+    ``batch_size``); the NSGA-II on the predictors has ``inner_pop_size``/``inner_generations``,
+    and the budget comes from ``search(budget=...)``."""
     predictor = kwargs.get("predictor", "default")
     if isinstance(predictor, str):
         from evo_nas.predictors import PREDICTORS
 
         if predictor not in PREDICTORS:
-            from evo_nas.errors import ConfigError
-
             raise ConfigError(f"search.options.predictor = {predictor!r}: choose one of "
                               f"{sorted(PREDICTORS)}")
-    return SurrogateAssistedSearch(**kwargs)
+    return SurrogateAssistedSearch(batch_size=pop_size, **kwargs)
 
 
 def surrogate_search(problem: NASProblem, budget: int = 300, seed: int = 0,
-                     predictor: str | Any | Mapping[str, Any] = "default", **kwargs: Any
-                     ) -> SearchResult:
+                     predictor: str | Any | Mapping[str, Any] = "default", progress: bool = False,
+                     **kwargs: Any) -> SearchResult:
     """Function form: ``SurrogateAssistedSearch(predictor, budget, **kwargs).run(problem)``."""
     return SurrogateAssistedSearch(predictor=predictor, budget=budget, **kwargs).run(
-        problem, seed=seed)
-
+        problem, seed=seed, progress=progress)

@@ -6,7 +6,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("batch", help="run experiments x seeds (joblib processes or Dask)")
+    p = sub.add_parser("batch", help="run experiments x seeds (joblib processes or Dask); "
+                       "run it again after a kill to complete it from the archives")
     p.add_argument("spec", help="batch YAML/TOML file (see README)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (local backends)")
     p.add_argument("--backend", default="loky", help="joblib backend: loky (default), "
@@ -14,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address with --backend dask")
     p.add_argument("--threads", type=int, default=1, help="torch threads per job")
     p.set_defaults(handler=run)
+
+
+# batch resume: how a job's result came about when the batch ran before (see evo_nas.batch)
+_SOURCE = {"archive": "(read back from its archive) ", "resumed": "(resumed) "}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
                      threads=args.threads)
     for r in rows:
         print(f"{r['run']:24s} {r['status']:7s} hv={r['hv']:.4f} front={r['front_size']:3d} "
-              f"evals={r['evaluations']:4d} {r['seconds']:7.1f}s {r['error']}")
+              f"evals={r['evaluations']:4d} {r['seconds']:7.1f}s {_SOURCE.get(r.get('source'), '')}"
+              f"{r['error']}")
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"summary: {spec.batch_dir / 'summary.csv'}, plots: {spec.batch_dir / 'batch.png'}")
     return 1 if failed else 0

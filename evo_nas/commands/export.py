@@ -24,6 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evo_nas.config import check_writable_dir, check_writable_file
+
+    if args.out:
+        check_writable_file(args.out, "--out")
+    else:
+        check_writable_dir(Path(args.run_dir) / "export", "RUN_DIR/export (the default --out)")
     path = export_from_run(args.run_dir, args.arch, args.format, args.out,
                            verify=not args.no_verify)
     meta = read_sidecar(path)

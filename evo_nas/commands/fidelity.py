@@ -79,9 +79,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study, print the table, write JSON (+ PNG)."""
+    from evo_nas.config import check_writable_file
     from evo_nas.fidelity import format_table, plot_fidelity, run_fidelity, save_result
 
     cfg = config_from_args(args)
+    check_writable_file(args.out, "--out")  # before hours of training, not after
     say = (lambda _m: None) if args.quiet else print
     result = run_fidelity(cfg, log=say)
     out = save_result(result, args.out)

@@ -123,6 +123,11 @@ def _build(args: argparse.Namespace) -> int:
 
     _positive(batch_size=args.batch_size, threads=args.threads, repeats=args.repeats,
               contexts=args.contexts)
+    from evo_nas.config import check_writable_file
+
+    check_writable_file(args.out or (Path(args.from_exported) / "latency_table.json"
+                                     if args.from_exported else
+                                     f"latency_{args.preset}_{args.backend}.json"), "--out")
     if args.from_exported:
         from evo_nas.latency.lut import LatencyTableError
 
@@ -154,6 +159,10 @@ def _check(args: argparse.Namespace) -> int:
     from evo_nas.latency import LatencyTable, check_table
 
     _positive(n=args.n, repeats=args.repeats)
+    if args.json:
+        from evo_nas.config import check_writable_file
+
+        check_writable_file(args.json, "--json")
     table = LatencyTable.load(args.table)
     rep = check_table(table, n=args.n, seed=args.seed, repeats=args.repeats)
     if args.json:
@@ -225,6 +234,9 @@ def _export_parts(args: argparse.Namespace) -> int:
     from evo_nas.latency import export_parts
 
     _positive(batch_size=args.batch_size, contexts=args.contexts)
+    from evo_nas.config import check_writable_dir
+
+    check_writable_dir(args.out, "--out")
     net = _preset_net(args.preset, args.supernet)
     root = export_parts(args.preset if net is None else net, args.out, args.batch_size,
                         args.calibration, args.seed, args.contexts)

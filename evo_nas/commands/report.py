@@ -27,8 +27,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"== {d} (run {result.info['run']}, {result.info['status']})")
         if result.pareto:
             print(result.table())
-            result.save(d)
         else:
             print(f"no feasible architecture among {result.n_evals} evaluations")
+        if not _writable(d):  # an archive kept read-only is still readable: just do not rewrite
+            print(f"(read-only: {d}'s csv/json/png files were not rewritten)")
+        elif result.pareto:
+            result.save(d)
+        else:
             result.save_history(d)
     return 0
+
+
+def _writable(d: Path) -> bool:
+    """The folder and every result file already in it can be written."""
+    import os
+
+    files = [d / n for n in ("history.csv", "pareto.csv", "pareto.json", "pareto.png")]
+    return os.access(d, os.W_OK) and all(os.access(f, os.W_OK) for f in files if f.exists())

@@ -6,10 +6,14 @@ A predictor maps integer genomes to one metric. Every built-in is a plain scikit
 
 from evo_nas.predictors.encoding import (
     ENCODINGS,
+    MAX_AUTO_FEATURES,
     GenomeEncoder,
+    auto_encoding,
     onehot,
     option_counts,
     ordinal,
+    pair_counts,
+    pairwise_onehot,
 )
 from evo_nas.predictors.metrics import (
     kendall_scorer,
@@ -26,6 +30,7 @@ from evo_nas.predictors.models import (
     PREDICTORS,
     AdaptivePredictor,
     LogTargetRegressor,
+    RankTargetRegressor,
     as_predictor,
     make_predictor,
     make_regressor,
@@ -35,12 +40,15 @@ from evo_nas.predictors.validation import PredictorError, check_predictor, check
 __all__ = [
     "DEFAULT_PREDICTOR",
     "ENCODINGS",
+    "MAX_AUTO_FEATURES",
     "PREDICTORS",
     "AdaptivePredictor",
     "GenomeEncoder",
     "LogTargetRegressor",
     "PredictorError",
+    "RankTargetRegressor",
     "as_predictor",
+    "auto_encoding",
     "check_predictor",
     "check_targets",
     "kendall_scorer",
@@ -51,6 +59,8 @@ __all__ = [
     "onehot",
     "option_counts",
     "ordinal",
+    "pair_counts",
+    "pairwise_onehot",
     "pearson_r",
     "predictor_report",
     "rmse",

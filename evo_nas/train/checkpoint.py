@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,29 @@ def _load(path: str | Path, fmt: str | tuple[str, ...], what: str, map_location:
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise CheckpointError(f"{what} {str(path)!r} is corrupt or not a torch file: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise CheckpointError(f"{what} {str(path)!r} {_load_fault(e)}") from None
     if not isinstance(blob, dict) or blob.get("format") not in fmts:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise CheckpointError(f"{what} {str(path)!r} has format {found!r}, expected "
                               f"{' or '.join(repr(f) for f in fmts)}")
     return blob
+
+
+def _load_fault(e: BaseException) -> str:
+    """Why torch.load refused a file, in one line. torch's own message for a file holding
+    Python objects advises loading it unsafely; that advice is never passed on: such a file
+    could run code, and evo-nas files never hold any."""
+    text = str(e)
+    if "Weights only load failed" in text or "weights_only" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            return (f"holds Python objects ({found.group(1)}), not only tensors and plain data; "
+                    f"evo-nas refuses to load it (a file like this can run code when loaded)")
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+        return ("is corrupt or not a torch file: "
+                + (detail.group(1).strip() if detail else "unreadable pickle data"))
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return f"is corrupt or not a torch file: {first}"
 
 
 def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: dict[str, Any] | None = None

@@ -7,11 +7,13 @@ gradients. A step trains several sub-networks, each using only part of the weigh
 with ``find_unused_parameters=True`` and all but the last backward of a step inside ``no_sync()``:
 gradients accumulate locally and one all-reduce per step averages them all.
 
-Launch with torchrun (same flags as ``evo-nas train``; rank 0 writes the checkpoint)::
+Launch with torchrun through :mod:`evo_nas.commands.ddp` (same flags as ``evo-nas train``; rank 0
+writes the checkpoint)::
 
-    torchrun --nproc_per_node 2 -m evo_nas.train.distributed --epochs 10 --name ddp
+    torchrun --nproc_per_node 2 -m evo_nas.commands.ddp --epochs 10 --name ddp
 
-or from Python with :func:`spawn` (what the tests do, gloo on CPU).
+or from Python with :func:`spawn` (what the tests do, gloo on CPU). This module knows nothing of
+the CLI or the pipeline: it sits below both.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "current_context", "init_from_env", "spawn", "main"]
+__all__ = ["DistContext", "current_context", "init_from_env", "spawn"]
 
 
 @dataclass(frozen=True)
@@ -88,39 +90,3 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), backend
     """
     torch.multiprocessing.spawn(_worker, args=(nprocs, _free_port(), backend, threads, fn,
                                                tuple(args)), nprocs=nprocs, join=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """torchrun entry point: ``evo-nas train`` flags; every rank trains, rank 0 saves."""
-    import sys
-
-    from evo_nas.cli import _config, build_parser
-    from evo_nas.config import to_dict
-    from evo_nas.errors import EvoNasError
-    from evo_nas.pipeline import load_run_data
-    from evo_nas.train.checkpoint import save_checkpoint
-    from evo_nas.train.trainer import train_supernet
-
-    args = build_parser().parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        cfg = _config(args)
-    except EvoNasError as e:
-        print(f"evo-nas: error: {e}", file=sys.stderr)
-        return 2
-    ctx = init_from_env(cfg.device)
-    device = f"cuda:{ctx.local_rank}" if cfg.device.startswith("cuda") else cfg.device
-    data = load_run_data(cfg)
-    net = cfg.build_supernet()
-    log = train_supernet(net, data, cfg.train, device=device, progress=not args.quiet)
-    if ctx.is_main:
-        path = save_checkpoint(cfg.run_dir / "supernet.pt", net.cpu(),
-                               {"train_log": log, "config": to_dict(cfg),
-                                "world_size": ctx.world_size})
-        print(f"supernet trained on {ctx.world_size} process(es) -> {path}")
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from evo_nas.data import Dataset, batches
-from evo_nas.errors import CheckpointError, ConfigError
+from evo_nas.errors import CheckpointError, ConfigError, DataError, TrainingError
 from evo_nas.nn.bn import frozen_bn
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
 from evo_nas.space import SearchSpace
@@ -226,6 +226,9 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
         model = DistributedDataParallel(
             net, device_ids=[torch.device(device).index] if is_cuda else None,
             find_unused_parameters=True, **no_buffer_sync)
+    if len(data.train) < 1:
+        raise DataError("the training split is empty (data.max_train or the dataset): nothing "
+                        "to train on")
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     phase_of_epoch = [i for i, ph in enumerate(plan) for _ in range(ph.epochs)]
     phase_start = np.cumsum([0] + [ph.epochs for ph in plan])
@@ -298,7 +301,10 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
                     if cfg.distill and i == 0:
                         teacher = F.softmax(logits.detach(), dim=1)
                     (scaler.scale(loss) if scaler is not None else loss).backward()
-                total += torch.tensor([loss.item() * len(y), len(y)], dtype=torch.float64)
+                value = loss.item()
+                if ctx.world_size == 1 and not math.isfinite(value):
+                    raise TrainingError(_diverged(value, epoch, step, ph.lr))
+                total += torch.tensor([value * len(y), len(y)], dtype=torch.float64)
             if scaler is not None:
                 scaler.step(opt)
                 scaler.update()
@@ -306,6 +312,8 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
                 opt.step()
         if ctx.world_size > 1:
             torch.distributed.all_reduce(total)
+        if not math.isfinite(float(total[0])):  # every rank sees the same sum: all stop
+            raise TrainingError(_diverged(float(total[0]), epoch, step, ph.lr))
         row = {"epoch": epoch + 1, "phase": p, "loss": float(total[0] / max(total[1], 1)),
                "lr": lr}
         log.append(row)
@@ -316,9 +324,18 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
                             epoch + 1, step, log, fingerprint)
             if ctx.world_size > 1:
                 torch.distributed.barrier()
+    bad = next((n for n, t in net.named_parameters() if not torch.isfinite(t).all()), None)
+    if bad is not None:
+        raise TrainingError(f"training diverged: weight {bad!r} holds NaN or infinite values "
+                            f"(train.lr = {plan[-1].lr}); no checkpoint is written")
     net.set_active(space.decode(space.largest()))
     net.eval()
     return log
+
+
+def _diverged(loss: float, epoch: int, step: int, lr: float) -> str:
+    return (f"training diverged: loss = {loss} at epoch {epoch + 1}, step {step} (train.lr = "
+            f"{lr}); no checkpoint is written: lower train.lr or check the data")
 
 
 def _save_state(path: str, net: WeightSharingSupernet, opt: torch.optim.Optimizer,

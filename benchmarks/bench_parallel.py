@@ -1,0 +1,186 @@
+"""Parallel evaluation: supernet evaluations per second with 1 and 2 workers (loky, Dask), and
+the framework's per-evaluation overhead against raw pymoo NSGA-II on a zero-cost problem.
+
+    python benchmarks/bench_parallel.py            # the measurement (quiet 2-core machine)
+    python benchmarks/bench_parallel.py --quick    # a smoke run: tiny sizes, figures meaningless
+
+Writes ``benchmarks/results/parallel.json`` (``--out``) with a top-level ``summary``:
+``speedup_loky_2`` / ``speedup_dask_2`` (evaluations/s with 2 workers over 1 worker of the same
+backend, one torch thread per worker), ``overhead_vs_pymoo`` (seconds per evaluation of
+``evo_nas.search`` over raw pymoo, same problem, same NSGA-II settings) and ``gpu_evals_per_s``
+(null without CUDA). Supernet: the ``cifar`` preset at its seeded initial weights (an evaluation
+costs the same whatever the weights: BN re-calibration + validation) on the real CIFAR-10 subset
+in ../shared/data/cifar10-subset. Each setting is timed on fresh architectures after a warm-up
+batch that starts the workers and loads the checkpoint and data in each, as a search does once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar10_subset.npz"
+
+
+# ----------------------------------------------------------------------------- overhead
+class _Sum:
+    """A zero-cost vectorised metric: ``sum(w * genes)`` of the genome matrix."""
+
+    cheap = True
+
+    def __init__(self, weights: np.ndarray, square: bool) -> None:
+        self.w, self.square = weights, square
+
+    def batch_genomes(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return ((3 - X) ** 2 if self.square else X) @ self.w
+
+    def __call__(self, configs: list[dict]) -> np.ndarray:
+        return self.batch_genomes(np.array([list(c.values()) for c in configs]))
+
+
+def overhead(pop: int, gens: int, n_var: int = 30, repeats: int = 3) -> dict:
+    """Seconds per evaluation: evo_nas.search (NASProblem, its operators) vs raw pymoo NSGA-II
+    (IntegerRandomSampling, SBX + PM with rounding, duplicate elimination) on the same metrics."""
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.problem import Problem
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.optimize import minimize
+
+    from evo_nas.search import search
+    from evo_nas.space import Choice, SearchSpace
+    from problems import NASProblem
+
+    w = np.linspace(1.0, 2.0, n_var)
+    f1, f2 = _Sum(w, False), _Sum(w, True)
+    space = SearchSpace([Choice(f"g{i}", (0, 1, 2, 3)) for i in range(n_var)], name="zero")
+
+    class Raw(Problem):
+        def __init__(self) -> None:
+            super().__init__(n_var=n_var, n_obj=2, xl=0, xu=3, vtype=int)
+
+        def _evaluate(self, X, out, *args, **kwargs) -> None:
+            out["F"] = np.column_stack([f1.batch_genomes(X), f2.batch_genomes(X)])
+
+    ours, raw = [], []
+    for r in range(repeats):
+        problem = NASProblem(space, {"a": f1, "b": f2})
+        t0 = time.perf_counter()
+        search(problem, "nsga2", pop_size=pop, generations=gens, seed=r)
+        ours.append((time.perf_counter() - t0) / max(len(problem.history), 1))
+        algo = NSGA2(pop_size=pop, sampling=IntegerRandomSampling(),
+                     crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+                     mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+                     eliminate_duplicates=True)
+        t0 = time.perf_counter()
+        res = minimize(Raw(), algo, ("n_gen", gens), seed=r, verbose=False)
+        raw.append((time.perf_counter() - t0) / max(res.algorithm.evaluator.n_eval, 1))
+    return {"pop_size": pop, "generations": gens, "n_var": n_var, "repeats": repeats,
+            "ours_s_per_eval": float(np.median(ours)), "pymoo_s_per_eval": float(np.median(raw)),
+            "ratio": float(np.median(ours) / np.median(raw))}
+
+
+# ----------------------------------------------------------------------------- supernet
+def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[str, int]],
+                   device: str = "cpu") -> dict:
+    """Evaluations/s of ``n`` fresh architectures per (backend, workers), after a warm-up."""
+    import torch
+
+    from evo_nas.config import load_config
+    from evo_nas.nn.protocol import supernet_from_preset
+    from evo_nas.pipeline import build_problem, evaluation_executor, load_run_data
+    from evo_nas.train import save_checkpoint
+
+    if not DATA.is_file():
+        raise SystemExit(f"{DATA} is missing (see ../shared/data/cifar10-subset/README.md)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-parallel-"))
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp / "supernet.pt", supernet_from_preset("cifar"))
+    cfg = load_config({"preset": "cifar", "device": device, "runs_dir": str(tmp),
+                       "data": {"dataset": "npz", "path": str(DATA)},
+                       "eval": {"calib_images": calib, "eval_images": eval_images}})
+    data = load_run_data(cfg)
+    out = {}
+    for backend, workers in settings:
+        cfg.search.backend, cfg.search.workers, cfg.search.worker_threads = backend, workers, 1
+        from evo_nas.train import load_checkpoint
+
+        net, _ = load_checkpoint(ckpt)
+        problem = build_problem(net, data, cfg)
+        problem.executor = evaluation_executor(cfg, Path(ckpt), problem)
+        space = problem.space
+        X = space.canonical(space.sample(n * 4 + 8, np.random.default_rng(1)))
+        X = X[np.unique([space.key(x) for x in X], return_index=True)[1]]
+        X = X[np.random.default_rng(2).permutation(len(X))]
+        warm, timed = X[:max(workers, 1) * 2], X[-n:]
+        try:
+            t0 = time.perf_counter()
+            problem.measure(warm)
+            t_warm = time.perf_counter() - t0
+            load0 = os.getloadavg()
+            t0 = time.perf_counter()
+            recs = problem.measure(timed)
+            seconds = time.perf_counter() - t0
+        finally:
+            if problem.executor is not None:
+                problem.executor.close()
+        failed = sum(not np.isfinite(r["error"]) for r in recs)
+        out[f"{backend}_{workers}"] = {
+            "backend": backend, "workers": workers, "evaluations": n, "seconds": seconds,
+            "evals_per_s": n / seconds, "warmup_seconds": t_warm, "failed": failed,
+            "loadavg_before": load0, "loadavg_after": os.getloadavg()}
+        print(f"{backend} x{workers}: {n / seconds:.3f} evals/s ({seconds:.1f} s, warm-up "
+              f"{t_warm:.1f} s, load {load0[0]:.2f})", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run only")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "parallel.json"))
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    n, calib, ev = (4, 32, 64) if args.quick else (24, 500, 932)
+    settings = [("serial", 1), ("loky", 1), ("loky", 2), ("dask", 1), ("dask", 2)]
+    t_start = time.time()
+    rates = supernet_rates(n, calib, ev, settings)
+    over = overhead(*((40, 5) if args.quick else (100, 50)), repeats=1 if args.quick else 3)
+    print(f"overhead vs pymoo: {over['ratio']:.3f}", flush=True)
+    gpu = None
+    if torch.cuda.is_available():
+        gpu = supernet_rates(n, calib, ev, [("serial", 1)], device="cuda")["serial_1"]
+    r = {k: v["evals_per_s"] for k, v in rates.items()}
+    summary = {"speedup_loky_2": r["loky_2"] / r["loky_1"],
+               "speedup_dask_2": r["dask_2"] / r["dask_1"],
+               "overhead_vs_pymoo": over["ratio"],
+               "gpu_evals_per_s": None if gpu is None else gpu["evals_per_s"],
+               "quick": args.quick, "loadavg_at_end": os.getloadavg(),
+               "cpu_count": os.cpu_count()}
+    result = {"summary": summary, "supernet": {"preset": "cifar", "data": str(DATA.name),
+                                               "calib_images": calib, "eval_images": ev,
+                                               "threads_per_worker": 1, "rates": rates},
+              "overhead": over, "gpu": gpu, "machine": platform.platform(),
+              "python": platform.python_version(), "torch": torch.__version__,
+              "wall_seconds": time.time() - t_start}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

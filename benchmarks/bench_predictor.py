@@ -1,0 +1,245 @@
+"""Predictors that need no hand-made features, measured on a user's own NAS-Bench-201 table.
+
+The space is what a user with only the CSV would write: six genes ``op0..op5`` whose options are
+the table's op codes 0..4, read with ``TabularProblem.from_csv`` -- no ``features=``, no cell
+graph, no canonical form. Two measurements:
+
+1. Kendall tau of each predictor lever (regressor x generic encoding) on CIFAR-10 test error,
+   trained on 100 random architectures and tested on all 15,525 others; median of 3 seeds. The
+   row ``default`` is what ``make_predictor()`` / the surrogate loop use. A reference row shows
+   the hand-made NB201 cell features (``load_nb201``'s ``features``) that a user cannot know.
+2. (without ``--no-hv``) the surrogate-assisted loop (``SurrogateAssistedSearch``, default
+   predictor) at 300 real evaluations on accuracy vs FLOPs and vs each HW-NAS-Bench latency, the
+   cost a cheap column. HV as in ``bench_search.py``: pymoo's indicator on (test error %, cost),
+   ideal = true front minimum, nadir = (20 % error, true front's maximum cost), reference
+   (1.1, 1.1), reported as a fraction of the true front's HV.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_predictor.py [--quick] [--no-hv] [--data PATH]
+
+Writes benchmarks/results/predictor.json (top-level ``summary``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # small matrices: BLAS threads only contend
+
+import numpy as np  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+from evo_nas.algorithms.surrogate import SurrogateAssistedSearch, hypervolume  # noqa: E402
+from evo_nas.predictors import (  # noqa: E402
+    AdaptivePredictor,
+    RankTargetRegressor,
+    as_predictor,
+    auto_encoding,
+    kendall_tau,
+    make_predictor,
+    make_regressor,
+)
+from evo_nas.space import Choice, SearchSpace  # noqa: E402
+from problems.tabular import TabularProblem, default_nb201_path, load_nb201  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results"
+TAU_TARGET, HV_TARGET = 0.75, 0.995
+COSTS = {"flops": "flops_m", "latency_pixel3": "hwnb_pixel3_ms",
+         "latency_raspi4": "hwnb_raspi4_ms", "latency_eyeriss": "hwnb_eyeriss_ms",
+         "latency_fpga": "hwnb_fpga_ms"}
+OH_C = ("onehot", "counts")
+
+
+def user_problem(data: Path, cost: str = "flops") -> TabularProblem:
+    """NB201 as a user defines it from the plain CSV: op codes as options, error and one cost."""
+    space = SearchSpace([Choice(f"op{i}", (0, 1, 2, 3, 4)) for i in range(6)], name="my_nb201")
+    return TabularProblem.from_csv(
+        data, space, objectives=["error", cost],
+        metrics={"error": lambda t: 100 - t["c10_test_acc"], cost: COSTS[cost]}, cheap=[cost])
+
+
+def _rank(name: str):
+    return lambda rs: RankTargetRegressor(make_regressor(name, rs))
+
+
+# lever -> (regressor factory(random_state), encoding); every regressor is scikit-learn's
+LEVERS = {
+    "gb_log | onehot+counts (previous default)": (lambda rs: make_regressor("gb_log", rs), OH_C),
+    "gb_log | onehot": (lambda rs: make_regressor("gb_log", rs), "onehot"),
+    "gb_log | auto (interactions)": (lambda rs: make_regressor("gb_log", rs), "auto"),
+    "gb rank-target | onehot+counts": (_rank("gb"), OH_C),
+    "gb rank-target | auto": (_rank("gb"), "auto"),
+    "ridge rank-target | onehot+counts+pairs": (_rank("ridge"), OH_C + ("pairs",)),
+    "ridge rank-target | auto": (_rank("ridge"), "auto"),
+    "rf rank-target | auto": (_rank("rf"), "auto"),
+    "kernel_ridge rank-target | auto": (_rank("kernel_ridge"), "auto"),
+    "gp | onehot+counts": (lambda rs: make_regressor("gp", rs), OH_C),
+    "mlp | onehot+counts": (lambda rs: make_regressor("mlp", rs), OH_C),
+    "adaptive (CV tau: rf, gb, ridge, kernel_ridge) | auto":
+        (lambda rs: AdaptivePredictor(("rf", "gb", "ridge", "kernel_ridge"), random_state=rs),
+         "auto"),
+    "ensemble (rf+gb+mlp+kr) | auto": (lambda rs: make_regressor("ensemble", rs), "auto"),
+}
+QUICK_LEVERS = ("gb_log | onehot+counts (previous default)", "gb rank-target | auto",
+                "ridge rank-target | auto")
+
+
+def tau_at(make, X: np.ndarray, y: np.ndarray, n: int, seeds: list[int], test: int | None
+           ) -> tuple[list[float], float]:
+    """Kendall tau (scipy) on the rest (or ``test`` of them) after training on ``n`` random rows,
+    per seed; and the median fit time."""
+    taus, secs = [], []
+    for s in seeds:
+        idx = np.random.default_rng(s).permutation(len(X))
+        tr, te = idx[:n], idx[n:] if test is None else idx[n:n + test]
+        model = make(s)
+        t0 = time.perf_counter()
+        model.fit(X[tr], y[tr])
+        secs.append(time.perf_counter() - t0)
+        taus.append(kendall_tau(y[te], model.predict(X[te])))
+    return taus, float(np.median(secs))
+
+
+def bench_tau(data: Path, seeds: list[int], n: int, quick: bool, test: int | None) -> dict:
+    problem = user_problem(data)
+    space, X, y = problem.space, problem.genomes, problem.values["error"]
+    rows: dict[str, dict] = {}
+
+    def record(name: str, make, Xs=X, ys=y) -> None:
+        taus, sec = tau_at(make, Xs, ys, n, seeds, test)
+        rows[name] = {"tau_per_seed": [round(t, 4) for t in taus],
+                      "tau_median": round(float(np.median(taus)), 4),
+                      "fit_seconds_median": round(sec, 3)}
+        print(f"  {name:58s} tau@{n} = {np.median(taus):.3f}  "
+              f"({', '.join(f'{t:.3f}' for t in taus)})  fit {sec:.2f} s", flush=True)
+
+    print(f"Kendall tau at {n} training architectures, user-defined NB201 (no features=):")
+    for name, (reg, enc) in LEVERS.items():
+        if quick and name not in QUICK_LEVERS:
+            continue
+        record(name, lambda s, reg=reg, enc=enc: as_predictor(reg(s), space, encoding=enc))
+    record("default", lambda s: make_predictor(space=space, random_state=s))
+    ref = load_nb201(data)  # reference only: the hand-made cell features a user cannot know
+    record("reference: default + hand-made nb201_features (load_nb201)",
+           lambda s: make_predictor(space=ref.space, features=ref.features, random_state=s),
+           ref.genomes, ref.values["error"])
+    lat: dict[str, dict] = {}
+    if not quick:  # the surrogate predicts latency when it is not a cheap column
+        full = TabularProblem.from_csv(
+            data, space, objectives=["latency_pixel3"],
+            metrics={c: col for c, col in COSTS.items() if c != "flops"})
+        for c in full.values:
+            lat[c] = {}
+            for label, make in (("default", lambda s: make_predictor(space=space,
+                                                                     random_state=s)),
+                                ("previous default", lambda s: make_predictor(
+                                    "gb_log", space, encoding=OH_C, random_state=s))):
+                taus, _ = tau_at(make, X, full.values[c], n, seeds, test)
+                lat[c][label] = round(float(np.median(taus)), 4)
+            print(f"  latency {c:15s} tau@{n}: default {lat[c]['default']:.3f}, previous "
+                  f"{lat[c]['previous default']:.3f}", flush=True)
+    return {"n_train": n, "seeds": seeds, "test": "all other rows" if test is None else test,
+            "auto_encoding": list(auto_encoding(space)), "rows": rows,
+            "latency_targets_tau": lat}
+
+
+def hv_ratio(problem: TabularProblem, cost: str, budget: int) -> float:
+    front = problem.true_front(["error", cost])
+    T = np.array([[r["error"], r[cost]] for r in front])
+    ideal, nadir = T.min(axis=0), np.array([20.0, T[:, 1].max()])
+    F = np.array([[h["error"], h[cost]] for h in problem.history[:budget]], dtype=float)
+    return hypervolume(F, ideal, nadir) / hypervolume(T, ideal, nadir)
+
+
+def bench_hv(data: Path, seeds: list[int], budget: int, costs: list[str]) -> dict:
+    out: dict = {}
+    print(f"Surrogate loop, default predictor, {budget} real evaluations (cost cheap):")
+    for cost in costs:
+        ratios, secs = [], []
+        for s in seeds:
+            problem = user_problem(data, cost)
+            t0 = time.perf_counter()
+            SurrogateAssistedSearch(budget=budget).run(problem, seed=s)
+            secs.append(time.perf_counter() - t0)
+            ratios.append(hv_ratio(problem, cost, budget))
+        out[cost] = {"hv_ratio_per_seed": [round(r, 5) for r in ratios],
+                     "hv_ratio_median": round(float(np.median(ratios)), 5),
+                     "seconds_per_run": round(float(np.mean(secs)), 1)}
+        print(f"  error vs {cost:15s} HV ratio median {np.median(ratios):.4f} "
+              f"({', '.join(f'{r:.4f}' for r in ratios)}), {np.mean(secs):.0f} s/run", flush=True)
+    return out
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+            **{p: metadata.version(p) for p in ("scikit-learn", "scipy", "pymoo", "numpy")}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=default_nb201_path())
+    ap.add_argument("--quick", action="store_true",
+                    help="three levers + default, 1 seed, 3000 test rows, HV on FLOPs only")
+    ap.add_argument("--no-hv", action="store_true", help="skip the surrogate-loop HV runs")
+    ap.add_argument("--hv-seeds", type=int, default=3)
+    ap.add_argument("--budget", type=int, default=300)
+    ap.add_argument("--out", type=Path, default=OUT / "predictor.json")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    t0 = time.perf_counter()
+    seeds = [0] if args.quick else [0, 1, 2]
+    tau = bench_tau(args.data, seeds, 100, args.quick, 3000 if args.quick else None)
+    hv = None
+    if not args.no_hv:
+        costs = ["flops"] if args.quick else list(COSTS)
+        hv_seeds = list(range(1 if args.quick else args.hv_seeds))
+        hv = bench_hv(args.data, hv_seeds, args.budget, costs)
+    rows = tau["rows"]
+    summary = {
+        "tau_100": {k: v["tau_median"] for k, v in rows.items()},
+        "tau_100_default": rows["default"]["tau_median"],
+        "tau_100_previous_default": rows.get("gb_log | onehot+counts (previous default)",
+                                             {}).get("tau_median"),
+        "tau_target": TAU_TARGET,
+        "tau_target_met_by_default": rows["default"]["tau_median"] >= TAU_TARGET,
+        "tau_target_met_by_any_plain_lever": any(
+            v["tau_median"] >= TAU_TARGET for k, v in rows.items()
+            if not k.startswith("reference")),
+        "hv_ratio_300": None if hv is None else {c: v["hv_ratio_median"] for c, v in hv.items()},
+        "hv_target": HV_TARGET,
+        "hv_target_met": None if hv is None else {c: v["hv_ratio_median"] >= HV_TARGET
+                                                  for c, v in hv.items()},
+        "settings": {"quick": args.quick, "seeds": seeds, "n_train": 100,
+                     "hv_budget": args.budget, "hv_seeds": None if hv is None else
+                     (1 if args.quick else args.hv_seeds),
+                     "space": "six genes op0..op5, options = CSV op codes 0..4, from_csv, "
+                              "no features=", "seconds": round(time.perf_counter() - t0, 1)},
+        "machine": machine(),
+    }
+    doc = {"summary": summary, "tau": tau, "hv": hv,
+           "hv_definition": "pymoo HV on (test error %, cost); ideal = true front minimum, "
+                            "nadir = (20 % error, true front maximum cost), reference (1.1, 1.1); "
+                            "ratio to the true front's HV"}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"\n{'predictor (tau at 100, median)':60s} tau")
+    for k, v in summary["tau_100"].items():
+        print(f"{k:60s} {v:.3f}")
+    print(f"default meets tau >= {TAU_TARGET}: {summary['tau_target_met_by_default']}")
+    if hv is not None:
+        for c, v in summary["hv_ratio_300"].items():
+            print(f"surrogate HV ratio error vs {c:15s} {v:.4f}  (>= {HV_TARGET}: "
+                  f"{summary['hv_target_met'][c]})")
+    print(f"wrote {args.out} in {summary['settings']['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""Executors for the expensive metrics of a search: in-process, local processes (loky), Dask.
+
+Only the driver writes the archive; workers compute and return plain values. An executor runs
+one task per new architecture and yields ``(index, result)`` as tasks finish; the driver
+(:meth:`problems.NASProblem.measure`) commits them in the batch's order, so the archive does not
+depend on the number of workers or on which one finished first.
+
+Heavy evaluators (a supernet with its calibration data) are not sent with every task: an object
+with a ``worker_spec`` (see :class:`WorkerSpec`) pickles as that small spec, and
+:func:`from_spec` builds it once per worker process and keeps it (keyed by the spec's digest).
+On Dask a :class:`WorkerSetup` plugin also builds it as each worker starts, including workers
+that replace a dead one.
+
+Faults: a task whose worker process died is retried once, alone (so a death is blamed on the
+task that caused it, not on the tasks that happened to run beside it); if it dies again the
+executor yields a :class:`WorkerDied` for it and the search records that architecture as failed.
+
+Security: the local Dask cluster listens on 127.0.0.1 only. For a remote scheduler pass a
+``distributed.security.Security`` (TLS) object; see the README. Tasks carry configs (dicts of
+ints/floats/strings) and specs (paths and settings), never archive contents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from evo_nas.errors import ConfigError
+
+__all__ = ["BACKENDS", "WorkerSpec", "SpecMetric", "WorkerDied", "Executor", "SerialExecutor",
+           "LokyExecutor", "DaskExecutor", "make_executor", "from_spec", "worker_rank",
+           "worker_device", "spec_digest"]
+
+BACKENDS = ("serial", "loky", "dask")
+
+
+@runtime_checkable
+class WorkerSpec(Protocol):
+    """A small, picklable recipe for a heavy metric: ``build()`` makes it in a worker;
+    ``digest`` names everything that changes what ``build()`` returns (the per-worker cache
+    key)."""
+
+    digest: str
+
+    def build(self) -> Any: ...
+
+
+def spec_digest(fields: dict[str, Any]) -> str:
+    """A stable digest of JSON-able settings (for :attr:`WorkerSpec.digest`)."""
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+# ----------------------------------------------------------------------------- worker state
+_BUILT: dict[str, Any] = {}  # digest -> built metric, per process
+_WORKER: dict[str, Any] = {"rank": None, "threads": None}
+
+
+def from_spec(spec: WorkerSpec) -> Any:
+    """The metric ``spec`` describes, built at most once in this process (what unpickling a
+    spec'd metric calls, so the checkpoint and data load once per worker, not per task)."""
+    obj = _BUILT.get(spec.digest)
+    if obj is None:
+        obj = _BUILT[spec.digest] = spec.build()
+    return obj
+
+
+class SpecMetric:
+    """A metric known by its :class:`WorkerSpec` only: calling it builds the real metric once
+    in this process (:func:`from_spec`) and delegates. What a spec'd metric unpickles to, so a
+    build error happens inside the task, where it is reported, not while unpickling."""
+
+    cheap = False
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.worker_spec = spec
+
+    def __call__(self, configs: list[dict[str, Any]]) -> Any:
+        return from_spec(self.worker_spec)(configs)
+
+
+def worker_rank() -> int | None:
+    """This worker's rank (0, 1, ...) in its pool, or None in the driver."""
+    return _WORKER["rank"]
+
+
+def worker_device(device: str) -> str:
+    """``device`` as this process should use it: a worker given plain ``cuda`` takes one GPU,
+    round-robin by rank, so workers on a multi-GPU node do not all share GPU 0."""
+    rank = worker_rank()
+    if device != "cuda" or rank is None:
+        return device
+    import torch
+
+    n = torch.cuda.device_count()
+    return f"cuda:{rank % n}" if n else device
+
+
+def _set_threads(threads: int) -> None:
+    """Torch threads of this worker; before torch is imported, through the environment (so a
+    worker that never evaluates a torch metric does not pay for importing it)."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    _WORKER["threads"] = threads
+
+
+def _loky_init(threads: int, rank_dir: str, n_ranks: int) -> None:
+    """loky worker start: torch threads, and the lowest free rank. A rank is an ``flock`` on
+    ``rank-<i>`` that the OS drops when the process dies, so a replacement takes its rank."""
+    _set_threads(threads)
+    for i in range(max(n_ranks, 1) * 4):
+        fd = os.open(os.path.join(rank_dir, f"rank-{i}"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _WORKER["rank"], _WORKER["rank_fd"] = i, fd  # fd stays open: the lock lives with us
+        return
+
+
+# ----------------------------------------------------------------------------- executors
+@dataclass(frozen=True)
+class WorkerDied:
+    """The result of a task whose worker died twice (the first try and the retry)."""
+
+    message: str
+
+
+class Executor(Protocol):
+    """Runs ``fn(*args)`` for each task; yields ``(index, result | WorkerDied)``."""
+
+    workers: int
+
+    def prepare(self, specs: Sequence[WorkerSpec]) -> None: ...
+
+    def run(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]
+            ) -> Iterator[tuple[int, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """In the driver, one task after another, lazily: each result exists (and is committed)
+    before the next task starts, as before parallel evaluation existed."""
+
+    workers = 1
+
+    def prepare(self, specs: Sequence[WorkerSpec]) -> None:
+        pass
+
+    def run(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]
+            ) -> Iterator[tuple[int, Any]]:
+        for i, args in enumerate(tasks):
+            yield i, fn(*args)
+
+    def close(self) -> None:
+        pass
+
+
+class _PoolExecutor:
+    """Shared retry logic: submit, collect, and rerun alone each task whose worker died."""
+
+    workers: int
+    _generation = 0  # bumped by each recovery: old futures' deaths do not recover twice
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def _completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _died(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def _recover(self) -> None:
+        """Make the pool usable again after a worker death (loky: a new pool)."""
+
+    def _window(self) -> int:
+        return 1 << 30
+
+    def prepare(self, specs: Sequence[WorkerSpec]) -> None:
+        pass
+
+    def run(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]
+            ) -> Iterator[tuple[int, Any]]:
+        suspects: list[int] = []
+        todo = list(range(len(tasks)))
+        inflight: dict[Any, tuple[int, int]] = {}  # future -> (task, pool generation)
+        while todo or inflight:
+            while todo and len(inflight) < self._window():
+                i = todo.pop(0)
+                inflight[self._submit(fn, tasks[i])] = (i, self._generation)
+            fut = next(self._completed(list(inflight)))
+            i, gen = inflight.pop(fut)
+            exc = fut.exception()
+            if exc is None:
+                yield i, fut.result()
+            elif self._died(exc):
+                suspects.append(i)  # it may have been a bystander: retried below, alone
+                if gen == self._generation:
+                    self._recover()  # a fresh pool for the tasks not yet submitted
+            else:
+                raise exc
+        for i in sorted(suspects):  # the retry, alone: a second death is this task's own
+            fut = self._submit(fn, tasks[i])
+            next(self._completed([fut]))
+            exc = fut.exception()
+            if exc is None:
+                yield i, fut.result()
+            elif self._died(exc):
+                self._recover()
+                yield i, WorkerDied(f"the worker evaluating it died twice (retried once): "
+                                    f"{type(exc).__name__}: {exc}")
+            else:
+                raise exc
+
+
+class LokyExecutor(_PoolExecutor):
+    """``workers`` local processes (joblib's loky). At most ``workers`` tasks are in flight, so
+    a worker death leaves few suspects to retry; ``threads`` torch threads each."""
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        if workers < 1:
+            raise ConfigError(f"search.workers = {workers}: must be at least 1")
+        self.workers, self.threads = workers, threads
+        self._rank_dir = tempfile.TemporaryDirectory(prefix="evo-nas-ranks-")
+        self._pool: Any = None
+
+    def _get_pool(self) -> Any:
+        if self._pool is None:
+            from joblib.externals.loky import ProcessPoolExecutor
+
+            n = str(self.threads)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, initializer=_loky_init,
+                initargs=(self.threads, self._rank_dir.name, self.workers),
+                env={"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n})
+        return self._pool
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return self._get_pool().submit(fn, *args)
+
+    def _completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from joblib.externals.loky import as_completed
+
+        return as_completed(futures)
+
+    def _died(self, exc: BaseException) -> bool:
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        return isinstance(exc, BrokenProcessPool)  # TerminatedWorkerError is one
+
+    def _recover(self) -> None:
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                self._pool.shutdown(wait=False, kill_workers=True)
+        self._pool = None
+        self._generation += 1
+
+    def _window(self) -> int:
+        return self.workers
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._rank_dir.cleanup()
+
+
+def _dask_plugin_class() -> type:
+    from distributed import WorkerPlugin
+
+    class WorkerSetup(WorkerPlugin):
+        """Runs on every worker as it starts (also one replacing a dead worker): torch threads,
+        the rank (so CUDA workers take one GPU each), and the heavy metrics built once."""
+
+        def __init__(self, threads: int, specs: Sequence[WorkerSpec]) -> None:
+            self.threads, self.specs = threads, list(specs)
+
+        def setup(self, worker: Any) -> None:
+            _set_threads(self.threads)
+            name = worker.name
+            try:
+                _WORKER["rank"] = int(name)
+            except (TypeError, ValueError):
+                _WORKER["rank"] = int(hashlib.sha256(str(name).encode()).hexdigest(), 16) % 1024
+            for spec in self.specs:
+                from_spec(spec)
+
+    return WorkerSetup
+
+
+class DaskExecutor(_PoolExecutor):
+    """Tasks on a Dask cluster: ``scheduler`` (an address, with ``security`` for TLS), or a
+    ``LocalCluster`` of ``workers`` processes bound to 127.0.0.1 with one thread each. On the
+    local cluster the scheduler retries nothing itself (``allowed-failures: 0``), so the retry
+    rule is this module's; a remote scheduler applies its own ``allowed-failures`` first."""
+
+    def __init__(self, workers: int = 2, scheduler: str | None = None, threads: int = 1,
+                 security: Any = None) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if workers < 1:
+            raise ConfigError(f"search.workers = {workers}: must be at least 1")
+        self.threads = threads
+        self.cluster: Any = None
+        if scheduler:
+            self.client = Client(scheduler, security=security)
+        else:
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                self.cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, scheduler_port=0, security=security)
+            self.client = Client(self.cluster, security=security)
+        self.workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
+        self._prepared: set[str] = set()
+        self._plugins = 0
+        self._register([])
+
+    def _register(self, specs: Sequence[WorkerSpec]) -> None:
+        self._plugins += 1
+        self.client.register_plugin(_dask_plugin_class()(self.threads, specs),
+                                    name=f"evo-nas-setup-{self._plugins}")
+
+    def prepare(self, specs: Sequence[WorkerSpec]) -> None:
+        """Build the heavy metrics on every worker now and on any worker that joins later."""
+        new = [s for s in specs if s.digest not in self._prepared]
+        if new:
+            self._prepared.update(s.digest for s in new)
+            self._register(new)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def _completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed
+
+        return iter(as_completed(futures))
+
+    def _died(self, exc: BaseException) -> bool:
+        from distributed.scheduler import KilledWorker
+
+        return isinstance(exc, KilledWorker)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(backend: str = "serial", workers: int = 1, scheduler: str | None = None,
+                  threads: int = 1, security: Any = None) -> Executor:
+    """The executor for ``search.backend`` / ``--backend``: ``serial`` (in the driver), ``loky``
+    (``workers`` local processes) or ``dask`` (``scheduler`` address, or a local cluster)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"search.backend = {backend!r}: choose one of {list(BACKENDS)}")
+    if workers < 1:
+        raise ConfigError(f"search.workers = {workers}: must be at least 1")
+    if threads < 1:
+        raise ConfigError(f"search.worker_threads = {threads}: must be at least 1")
+    if scheduler and backend != "dask":
+        raise ConfigError(f"--scheduler {scheduler!r} needs --backend dask")
+    if backend == "loky":
+        return LokyExecutor(workers, threads)
+    if backend == "dask":
+        return DaskExecutor(workers, scheduler, threads, security)
+    return SerialExecutor()

@@ -1,0 +1,203 @@
+"""Operators that know ordered genes, multi-objective evolution, and option errors (issue 13)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nb201_slice import SLICE, SUB
+from pymoo.optimize import minimize
+
+from evo_nas.algorithms import (
+    RegularizedEvolution,
+    TournamentEvolution,
+    build_algorithm,
+    make_nsga2,
+)
+from evo_nas.algorithms.evolution import pareto_keys
+from evo_nas.errors import ConfigError, GenomeError
+from evo_nas.space import Choice, SearchSpace
+from evo_nas.spaces import mobilenet_space
+from evo_nas.spaces.nb201 import nb201_cell_space
+from operators import MixedCrossover, NeighbourMutation
+from problems.tabular import load_nb201, nb201_space
+
+WIDTHS = tuple(range(8, 72, 8))  # 8 ordered options
+OPS = ("a", "b", "c", "d", "e")  # 5 categorical options
+SPACE = SearchSpace([Choice("w", WIDTHS), Choice("op", OPS), Choice("k", (3, 5, 7)),
+                     Choice("depth", (1, 2, 3)),
+                     Choice("b2.k", (3, 5, 7), active_if=("depth", (2, 3)))])
+
+
+def _mutate(space, X, seed, **kw):
+    return NeighbourMutation(space, **kw)._do(None, X, random_state=np.random.default_rng(seed))
+
+
+def _cross(space, P1, P2, seed, prob=1.0):
+    X = np.stack([P1, P2]).astype(float)
+    return MixedCrossover(space, prob=prob)._do(None, X, random_state=np.random.default_rng(seed))
+
+
+def test_ordered_flag_is_inferred_from_numbers_and_can_be_set():
+    assert list(SPACE.ordered) == [True, False, True, True, True]
+    assert Choice("x", (7, 5, 3)).is_ordered  # descending numbers are ordered too
+    assert not Choice("x", (3, 7, 5)).is_ordered  # numbers out of order are not
+    assert not Choice("x", (True, False)).is_ordered
+    assert Choice("op", OPS, ordered=True).is_ordered
+    assert not Choice("k", (3, 5), ordered=False).is_ordered
+    assert not nb201_space().ordered.any()  # operation names are categorical
+    with pytest.raises(GenomeError, match="ordered = 'yes'"):
+        Choice("k", (3, 5), ordered="yes")
+
+
+def test_ordered_mutation_stays_in_range_and_mostly_steps_to_neighbours():
+    n = 20_000
+    X = SPACE.sample(n, 0)
+    Y = _mutate(SPACE, X, 1, prob_var=1.0)
+    assert (Y >= SPACE.xl).all() and (Y <= SPACE.xu).all()
+    step = np.abs(Y[:, 0] - X[:, 0])
+    assert (step > 0).all()  # a mutated gene always changes
+    # decay 0.5 over 8 options: about 60 % single steps; a uniform draw would give 2/7 ~ 29 %
+    assert (step == 1).mean() > 0.5
+    assert (step == 1).mean() > (step == 2).mean() > (step == 3).mean() > (step >= 5).mean()
+    # the categorical gene moves uniformly to the 4 other options, whatever the distance
+    X0 = np.zeros((n, SPACE.n_var), dtype=np.int64)
+    Y0 = _mutate(SPACE, X0, 2, prob_var=1.0)
+    freq = np.bincount(Y0[:, 1], minlength=5) / n
+    assert freq[0] == 0
+    assert np.allclose(freq[1:], 0.25, atol=0.02)
+
+
+def test_mutation_rate_defaults_and_at_least_once():
+    X = SPACE.sample(4000, 3)
+    gentle = _mutate(SPACE, X, 4, n_genes=0.3)
+    changed = (gentle != X).any(axis=1).mean()
+    assert 0.15 < changed < 0.45  # about 0.3 genes per genome: many children are unchanged
+    forced = _mutate(SPACE, X, 4, n_genes=0.3, at_least_once=True)
+    assert (forced != X).any(axis=1).all()
+
+
+def test_crossover_children_lie_between_parents_on_ordered_genes():
+    P1, P2 = SPACE.sample(5000, 5), SPACE.sample(5000, 6)
+    C1, C2 = _cross(SPACE, P1, P2, 7)
+    both = SPACE.active(P1) & SPACE.active(P2)
+    lo, hi = np.minimum(P1, P2), np.maximum(P1, P2)
+    for C in (C1, C2):
+        assert (C >= SPACE.xl).all() and (C <= SPACE.xu).all()
+        ordered = both & SPACE.ordered[None, :]
+        assert ((C >= lo) & (C <= hi))[ordered].all()
+        op = SPACE.names.index("op")
+        assert ((C[:, op] == P1[:, op]) | (C[:, op] == P2[:, op])).all()
+    # ordered genes: the children's mean is the parents' (mirror draw); for parents more than
+    # one step apart, in-between values appear, though most children stay near a parent
+    w = SPACE.names.index("w")
+    assert np.array_equal(C1[:, w] + C2[:, w], P1[:, w] + P2[:, w])
+    far = hi[:, w] - lo[:, w] > 1
+    inside = (C1[far, w] > lo[far, w]) & (C1[far, w] < hi[far, w])
+    assert 0.1 < inside.mean() < 0.5
+
+
+def test_operators_are_deterministic_given_the_seed():
+    X = SPACE.sample(200, 8)
+    assert np.array_equal(_mutate(SPACE, X, 9), _mutate(SPACE, X, 9))
+    a = _cross(SPACE, X[:100], X[100:], 10)
+    b = _cross(SPACE, X[:100], X[100:], 10)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(_mutate(SPACE, X, 9), _mutate(SPACE, X, 11))
+
+
+@pytest.mark.parametrize("space", [nb201_cell_space(), mobilenet_space("cifar"), SPACE],
+                         ids=["nb201-canonicalizer", "mobilenet-conditional", "mixed"])
+def test_outputs_are_canonical(space):
+    X = space.sample(300, 12)
+    Y = _mutate(space, X, 13, n_genes=2.0)
+    assert np.array_equal(space.canonical(Y), Y)
+    C = _cross(space, X[:150], X[150:], 14)
+    for c in C:
+        assert np.array_equal(space.canonical(c), c)
+
+
+def test_genes_switched_on_get_random_options_not_index_zero():
+    """Canonical genomes park inactive genes at 0; a deeper child must not always get the
+    smallest kernel in the block it gains."""
+    d, k = SPACE.names.index("depth"), SPACE.names.index("b2.k")
+    X = np.zeros((3000, SPACE.n_var), dtype=np.int64)  # depth 1: b2.k inactive, parked at 0
+    Y = _mutate(SPACE, X, 15, prob_var=1.0)
+    woke = Y[:, d] > 0
+    assert woke.sum() > 500
+    assert np.allclose(np.bincount(Y[woke, k], minlength=3) / woke.sum(), 1 / 3, atol=0.05)
+    # crossover: a gene active in one parent only is taken from that parent
+    P1 = np.zeros((200, SPACE.n_var), dtype=np.int64)
+    P2 = P1.copy()
+    P2[:, d], P2[:, k] = 2, 2
+    C1, C2 = _cross(SPACE, P1, P2, 16)
+    for C in (C1, C2):
+        deep = C[:, d] > 0
+        assert (C[deep, k] == 2).all()
+
+
+def _small_problem():
+    return load_nb201(SLICE, space=nb201_space(SUB))
+
+
+@pytest.mark.parametrize("algo", ["nsga2", "regularized", "tournament"])
+def test_default_algorithms_find_a_multi_point_front(algo):
+    fronts = []
+    for _ in range(2):
+        problem = _small_problem()
+        res = minimize(problem, build_algorithm(algo, problem, 8), ("n_gen", 6), seed=2,
+                       verbose=False)
+        F = np.atleast_2d(res.F)
+        assert len(F) >= 2  # multi-objective by default: a front, not one point
+        assert F[:, 0].min() == min(h["error"] for h in problem.history)
+        fronts.append(sorted(map(tuple, F.tolist())))
+    assert fronts[0] == fronts[1]
+
+
+def test_single_objective_evolution_is_one_option_away():
+    problem = _small_problem()
+    algo = RegularizedEvolution(problem.space, pop_size=8, objective="error")
+    res = minimize(problem, algo, ("n_gen", 5), seed=0, verbose=False)
+    assert len(np.atleast_2d(res.F)) == 1
+    assert np.atleast_2d(res.F)[0, 0] == min(h["error"] for h in problem.history)
+
+
+def test_pareto_keys_rank_then_crowding():
+    F = np.array([[1.0, 5.0], [2.0, 3.0], [3.0, 2.0], [5.0, 1.0], [4.0, 4.0], [np.nan, 0.0]])
+    k = pareto_keys(F)
+    assert (k[:4] < 1).all() and 1 <= k[4] < 2 and np.isinf(k[5])
+    assert k[0] < k[1] and k[3] < k[2]  # extremes of a front (infinite crowding) first
+
+
+@pytest.mark.parametrize("value", [5, -0.1, "high", None, True])
+def test_nsga2_crossover_prob_out_of_range_is_named(value):
+    with pytest.raises(ConfigError, match=rf"crossover_prob = {value!r}".replace("(", r"\(")):
+        make_nsga2(SPACE, crossover_prob=value)
+
+
+def test_nsga2_other_options_are_checked():
+    with pytest.raises(ConfigError, match="mutation_prob_var = 2"):
+        make_nsga2(SPACE, mutation_prob_var=2)
+    with pytest.raises(ConfigError, match="mutation_genes = 'many'"):
+        make_nsga2(SPACE, mutation_genes="many")
+    with pytest.raises(ConfigError, match="crossover_prob = 'high'"):
+        build_algorithm("nsga2", _small_problem(), 8, crossover_prob="high")
+
+
+@pytest.mark.parametrize("cls", [RegularizedEvolution, TournamentEvolution])
+def test_sample_size_larger_than_population_is_named(cls):
+    with pytest.raises(ConfigError, match="sample_size = 9.*pop_size"):
+        cls(SPACE, pop_size=4, sample_size=9)
+    with pytest.raises(ConfigError, match="sample_size = 'all'"):
+        cls(SPACE, pop_size=4, sample_size="all")
+    with pytest.raises(ConfigError, match="fitness = 'nsga'"):
+        cls(SPACE, fitness="nsga")
+    assert cls(SPACE, pop_size=6).sample_size == 2  # default pop_size // 4, at least 2
+    assert cls(SPACE, pop_size=40).sample_size == 10
+
+
+def test_random_weights_evolution_is_multi_objective_too():
+    problem = _small_problem()
+    algo = TournamentEvolution(problem.space, pop_size=8, weights="random")
+    assert algo.fitness == "random_weights" and algo.multi
+    res = minimize(problem, algo, ("n_gen", 5), seed=1, verbose=False)
+    assert len(np.atleast_2d(res.F)) >= 2
