@@ -21,6 +21,7 @@ import tomllib
 import yaml
 
 from evo_nas.errors import ConfigError
+from evo_nas.metrics import CATALOGUE
 from evo_nas.train.trainer import TrainConfig
 
 __all__ = ["DataConfig", "EvalConfig", "SearchConfig", "LatencyConfig", "RunConfig",
@@ -125,7 +126,7 @@ class RunConfig:
                               f"images; leave it unset for all)")
         if self.eval.batch_size < 1:
             raise ConfigError(f"eval.batch_size = {self.eval.batch_size}: must be >= 1")
-        known = {"error", "loss", "flops", "params", "latency", "synflow", "nwot"}
+        known = set(CATALOGUE)
         for i, o in enumerate(self.search.objectives):
             if o not in known:
                 raise ConfigError(_choose(f"search.objectives[{i}]", o, known))

@@ -11,24 +11,9 @@ from typing import Any
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-# How an internal (minimised) metric is shown: column name, converter, format.
-UNITS: dict[str, tuple[str, Any, str]] = {
-    "error": ("accuracy_%", lambda v: 100.0 - v, "{:.2f}"),
-    "flops": ("MFLOPs", lambda v: v, "{:.3f}"),
-    "params": ("Mparams", lambda v: v, "{:.4f}"),
-    "latency": ("latency_ms", lambda v: v, "{:.3f}"),
-    # zero-cost proxies are maximised, so their metrics carry the negated score
-    "synflow": ("synflow", lambda v: -v, "{:.4g}"),
-    "nwot": ("nwot", lambda v: -v, "{:.4g}"),
-}
+from evo_nas.metrics import CATALOGUE, user_column, user_value  # noqa: E402  (re-exported)
 
-
-def user_column(name: str) -> str:
-    return UNITS[name][0] if name in UNITS else name
-
-
-def user_value(name: str, value: float) -> float:
-    return float(UNITS[name][1](value)) if name in UNITS else float(value)
+__all__ = ["SearchResult", "pareto_rows", "plot_pareto", "user_column", "user_value"]
 
 
 def pareto_rows(rows: list[dict[str, Any]], objectives: list[str]) -> list[dict[str, Any]]:
@@ -84,7 +69,7 @@ class SearchResult:
         for i, r in enumerate(self.pareto):
             cells = [str(i)]
             for m in names:
-                fmt = UNITS[m][2] if m in UNITS else "{:.4g}"
+                fmt = CATALOGUE[m].fmt if m in CATALOGUE else "{:.4g}"
                 cells.append(fmt.format(user_value(m, r[m])))
             lines.append(cells)
         widths = [max(len(h), *(len(c[j]) for c in lines)) if lines else len(h)

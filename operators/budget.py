@@ -17,6 +17,7 @@ from pymoo.core.repair import Repair
 from pymoo.core.sampling import Sampling
 
 from evo_nas.errors import BudgetError, ConfigError
+from evo_nas.metrics import is_cheap, metric_values
 from evo_nas.space import SearchSpace
 
 __all__ = ["BudgetRepair", "BudgetSampling", "budget_cost", "cheap_budgets", "operator_stats"]
@@ -225,7 +226,7 @@ class BudgetSampling(Sampling):
 def cheap_budgets(problem: Any) -> dict[str, float]:
     """The budgets of a NASProblem whose metrics are marked ``cheap`` (raise if there are none)."""
     cheap = {n: b for n, b in problem.budgets.items()
-             if getattr(problem.metrics[n], "cheap", False)}
+             if is_cheap(problem.metrics[n])}
     if not cheap:
         raise ConfigError(f"no budget is on a cheap metric (budgets: {sorted(problem.budgets)}; "
                           f"mark cost metrics with a `cheap = True` attribute)")
@@ -236,16 +237,15 @@ def budget_cost(problem: Any, names: Sequence[str] | Mapping[str, float]) -> Cos
     """A cost callable returning ``{name: values}`` for the given metrics of a NASProblem,
     computed directly (not recorded as evaluations: only cheap metrics belong here)."""
     names = list(names)
-    fns = {n: problem.metrics[n] for n in names}
+    for n in names:
+        if n not in problem.metrics:
+            raise ConfigError(f"budgets.{n}: no metric named {n!r} (known: "
+                              f"{sorted(problem.metrics)})")
 
     def cost(configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        out, calls = {}, {}
-        for n, fn in fns.items():
-            if id(fn) not in calls:
-                calls[id(fn)] = fn(configs)
-            res = calls[id(fn)]
-            out[n] = np.asarray(res[n] if isinstance(res, Mapping) else res, dtype=float)
-        return out
+        # the metrics are read at call time, so a search that wraps them (to count cheap
+        # lookups) sees the calls of operators built before it started
+        return metric_values({n: problem.metrics[n] for n in names}, configs)
 
     return cost
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymoo.core.problem import Problem
 
 from evo_nas.errors import BudgetError, ConfigError, EvoNasError
+from evo_nas.metrics import Metric, is_cheap, metric_values
 from evo_nas.space import SearchSpace
 
 if TYPE_CHECKING:
     from evo_nas.parallel import Executor
-
-Metric = Callable[[list[dict[str, Any]]], Any]
-"""A metric maps a list of configs to one value per config, or to a dict of named value arrays
-(so one callable, such as a cost model or the supernet evaluator, can feed several names)."""
 
 
 class NASProblem(Problem):
@@ -154,7 +151,7 @@ class NASProblem(Problem):
         n = len(configs)
         if not n:
             return
-        cheap = {k: f for k, f in self.metrics.items() if getattr(f, "cheap", False)}
+        cheap = {k: f for k, f in self.metrics.items() if is_cheap(f)}
         dear = {k: f for k, f in self.metrics.items() if k not in cheap}
         t0 = time.perf_counter()
         cheap_vals, cheap_err = self._compute_cheap(cheap, rows, configs)
@@ -277,30 +274,9 @@ class NASProblem(Problem):
     @staticmethod
     def _compute_values(metrics: Mapping[str, Metric], configs: list[dict[str, Any]],
                         genomes: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Named value arrays of ``metrics`` on ``configs`` (also what a worker runs). A metric
-        with ``batch_genomes`` gets the canonical genome matrix instead, when it is given."""
-        out: dict[str, np.ndarray] = {}
-        calls: dict[int, Any] = {}  # one call per distinct callable, even if it feeds many names
-        for name, fn in metrics.items():
-            if id(fn) not in calls:
-                by_genome = getattr(fn, "batch_genomes", None) if genomes is not None else None
-                calls[id(fn)] = by_genome(genomes) if by_genome is not None else fn(configs)
-            res = calls[id(fn)]
-            val = res[name] if isinstance(res, Mapping) else res
-            if np.asarray(val).dtype.kind in "OUS":  # None or text: the metric is broken
-                bad = [v for v in np.asarray(val, dtype=object).reshape(-1)
-                       if v is None or isinstance(v, (str, bytes))]
-                if bad:
-                    raise ConfigError(
-                        f"metric {name!r} returned {bad[0]!r} ({type(bad[0]).__name__}): a "
-                        f"metric returns numbers, one per config (NaN marks a failed evaluation)")
-            arr = np.asarray(val, dtype=float).reshape(-1)
-            if arr.shape[0] != len(configs):
-                raise ConfigError(
-                    f"metric {name!r} returned {arr.shape[0]} values for {len(configs)} configs"
-                )
-            out[name] = arr
-        return out
+        """Named value arrays of ``metrics`` on ``configs`` (also what a worker runs); see
+        :func:`evo_nas.metrics.metric_values`."""
+        return metric_values(metrics, configs, genomes)
 
     def is_feasible(self, rec: Mapping[str, float]) -> bool:
         return all(np.isfinite(rec[n]) for n in self.objective_names) and all(
@@ -327,14 +303,13 @@ class NASProblem(Problem):
         smallest genome; costs that grow with every gene make that genome the cheapest.
         """
         names = list(self.budgets) if names is None else list(names)
-        cheap = [n for n in names if getattr(self.metrics[n], "cheap", False)]
+        cheap = [n for n in names if is_cheap(self.metrics[n])]
         if not cheap:
             return
         config = self.space.decode(self.space.smallest())
+        values = metric_values({n: self.metrics[n] for n in cheap}, [config])
         for n in cheap:
-            fn = self.metrics[n]
-            res = fn([config])
-            val = float(np.asarray(res[n] if isinstance(res, Mapping) else res).reshape(-1)[0])
+            val = float(values[n][0])
             if val > self.budgets[n]:
                 raise BudgetError(
                     f"budget {n} <= {self.budgets[n]:g} cannot be met: the smallest architecture "

@@ -15,6 +15,8 @@ import numpy as np
 from pymoo.core.problem import Problem
 
 from evo_nas.errors import ConfigError
+from evo_nas.metrics import is_cheap as metric_is_cheap
+from evo_nas.metrics import metric_values
 from problems.nas import NASProblem
 
 __all__ = ["SurrogateProblem", "is_cheap"]
@@ -22,7 +24,7 @@ __all__ = ["SurrogateProblem", "is_cheap"]
 
 def is_cheap(problem: NASProblem, name: str) -> bool:
     """Whether metric ``name`` of ``problem`` may be computed without a real evaluation."""
-    return bool(getattr(problem.metrics[name], "cheap", False))
+    return metric_is_cheap(problem.metrics[name])
 
 
 class SurrogateProblem(Problem):
@@ -68,15 +70,8 @@ class SurrogateProblem(Problem):
             if name in self.objective_names or name in self.budgets:
                 out[name] = np.asarray(model.predict(X), dtype=float).reshape(-1)
         if self.exact:
-            configs = self.space.decode_many(X)
-            calls: dict[int, Any] = {}
-            for name in self.exact:
-                fn = self.base.metrics[name]
-                if id(fn) not in calls:
-                    calls[id(fn)] = fn(configs)
-                res = calls[id(fn)]
-                out[name] = np.asarray(res[name] if isinstance(res, Mapping) else res,
-                                       dtype=float).reshape(-1)
+            exact = {name: self.base.metrics[name] for name in self.exact}
+            out.update(metric_values(exact, self.space.decode_many(X), X))
         self.n_predicted += len(X)
         return out
 

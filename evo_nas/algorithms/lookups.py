@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from evo_nas.metrics import is_cheap
+
 __all__ = ["LookupCounter", "counting_cheap_lookups"]
 
 
@@ -75,7 +77,7 @@ def counting_cheap_lookups(problem: Any, start: int = 0) -> Iterator[LookupCount
     originals = dict(metrics)
     wrapped: dict[int, _CountedMetric] = {}  # one wrapper per callable: shared calls stay shared
     for name, fn in originals.items():
-        if getattr(fn, "cheap", False):
+        if is_cheap(fn):
             metrics[name] = wrapped.setdefault(id(fn), _CountedMetric(fn, counter))
     problem.measure = _Measuring(problem.measure, counter)
     try:
