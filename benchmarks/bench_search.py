@@ -203,6 +203,17 @@ def plot(doc: dict, path: Path) -> Path:
     return path
 
 
+def summarize(hv: dict, tau: dict) -> dict:
+    """Top-level figures for tracking across versions: final median HV ratio per table and
+    method (at the full budget), and the default predictor's tau at 100 architectures."""
+    out: dict = {f"hv_{table}": {m: v["median"][-1] for m, v in rows.items()
+                                 if isinstance(v, dict)} for table, rows in hv.items()}
+    sizes = tau.get("sizes", [])
+    if "default" in tau and 100 in sizes:
+        out["default_predictor_tau_100"] = tau["default"]["kendall_tau"][sizes.index(100)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_nb201_path())
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
                            "Pareto-rank tournaments (the default)",
             "random": "distinct uniform random architectures",
         },
-        "hv": hv, "tau": tau, "machine": machine(),
+        "summary": summarize(hv, tau), "hv": hv, "tau": tau, "machine": machine(),
         "seconds_total": round(time.perf_counter() - t0, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,9 @@ def _loky_init(threads: int, rank_dir: str, n_ranks: int) -> None:
 # ----------------------------------------------------------------------------- executors
 @dataclass(frozen=True)
 class WorkerDied:
-    """The result of a task whose worker died twice (the first try and the retry)."""
+    """The result of a task whose worker died when it ran alone (its retry, after its first
+    worker died: a death in a shared pool may strike a bystander, or a task not yet started, so
+    only the lone run's death is the task's own)."""
 
     message: str
 
@@ -221,7 +223,8 @@ class _PoolExecutor:
                 yield i, fut.result()
             elif self._died(exc):
                 self._recover()
-                yield i, WorkerDied(f"the worker evaluating it died twice (retried once): "
+                yield i, WorkerDied(f"the worker evaluating it died when it ran alone "
+                                    f"(its retry): "
                                     f"{type(exc).__name__}: {exc}")
             else:
                 raise exc

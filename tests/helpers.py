@@ -1,7 +1,42 @@
 """Helpers shared by several test files."""
 
+import sqlite3
+
 import torch
 from torch import nn
+
+from evo_nas.space import Choice, SearchSpace
+from problems import NASProblem
+
+TOY8 = SearchSpace([Choice(f"g{i}", tuple(range(4))) for i in range(8)], name="toy8")
+
+
+def toy_error(configs):
+    return [100.0 / (1 + sum(c[f"g{i}"] * (i + 1) for i in range(8))) for c in configs]
+
+
+def toy_cost(configs):
+    return [float(sum(c[f"g{i}"] ** 2 for i in range(8))) for c in configs]
+
+
+toy_cost.cheap = True
+
+
+def toy_problem(error=toy_error):
+    """An 8-gene toy problem with a cheap cost budget (search/archive/resume tests)."""
+    return NASProblem(TOY8, {"error": error, "cost": toy_cost}, budgets={"cost": 40.0})
+
+
+def count_rows(db) -> int:
+    """Evaluations committed to an archive file so far (0 while it is not readable yet)."""
+    try:
+        con = sqlite3.connect(db, timeout=1)
+        try:
+            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
 
 
 def scramble_bn(net: nn.Module, seed: int = 0) -> None:

@@ -10,28 +10,14 @@ import time
 
 import numpy as np
 import pytest
+from helpers import TOY8 as SPACE
+from helpers import count_rows as _count
+from helpers import toy_cost as f_cost  # noqa: F401
+from helpers import toy_error as f_error
+from helpers import toy_problem as make_problem
 
 from evo_nas.archive import Archive, ArchiveError
 from evo_nas.search import search
-from evo_nas.space import Choice, SearchSpace
-from problems import NASProblem
-
-SPACE = SearchSpace([Choice(f"g{i}", tuple(range(4))) for i in range(8)], name="toy8")
-
-
-def f_error(configs):
-    return [100.0 / (1 + sum(c[f"g{i}"] * (i + 1) for i in range(8))) for c in configs]
-
-
-def f_cost(configs):
-    return [float(sum(c[f"g{i}"] ** 2 for i in range(8))) for c in configs]
-
-
-f_cost.cheap = True
-
-
-def make_problem(error=f_error):
-    return NASProblem(SPACE, {"error": error, "cost": f_cost}, budgets={"cost": 40.0})
 
 
 def front_keys(result):
@@ -170,12 +156,3 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path):
     assert front_keys(resumed) == front_keys(full)
 
 
-def _count(db):
-    try:
-        con = sqlite3.connect(db, timeout=1)
-        try:
-            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import cloudpickle
 import numpy as np
 import pytest
 import torch
+from helpers import count_rows as _count
 
 from evo_nas.archive import Archive
 from evo_nas.parallel import LokyExecutor, WorkerDied, make_executor
@@ -143,13 +143,15 @@ def test_worker_sigkill_is_retried_and_a_repeat_killer_is_recorded_failed(setup,
         thread.join()
     assert killed, "no worker was killed"
     tries = [m for m in os.listdir(marks) if die_key in m]
-    assert len(tries) == 2  # the first try and one retry
+    # the first try and one retry; when the outside kill broke the pool before the killer's
+    # first try started, that try never ran, and the lone retry is its only run
+    assert 1 <= len(tries) <= 2, tries
     by_key = {k: (s, m) for k, s, m in rows}
     failed = [k for k, s, _ in rows if s != "ok"]
     assert len(failed) == 1 and len(rows) > 1  # the search went on
     with Archive(tmp_path / "a.db") as archive:
         fault = [r["fault"] for r in archive.rows("r") if r["status"] != "ok"][0]
-    assert fault.startswith("WorkerDied: the worker evaluating it died twice")
+    assert fault.startswith("WorkerDied: the worker evaluating it died when it ran alone")
     # every other row holds the values an undisturbed in-process evaluation gives
     problem, _ = build(setup)
     ref = dict((k, m) for k, _, m in reference[0])
@@ -166,15 +168,6 @@ def rows_of_first_config(setup, reference):
 
 
 # --------------------------------------------------------------------------- driver SIGKILL
-def _count(db):
-    try:
-        con = sqlite3.connect(db, timeout=1)
-        try:
-            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 @pytest.mark.parametrize("backend", ["loky", "dask"])

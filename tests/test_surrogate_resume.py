@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,15 +13,17 @@ import time
 
 import numpy as np
 import pytest
+from helpers import TOY8 as SPACE
+from helpers import count_rows as _count
+from helpers import toy_cost as f_cost  # noqa: F401
+from helpers import toy_error as f_error
+from helpers import toy_problem as make_problem
 from threadpoolctl import threadpool_limits
 
 from evo_nas.algorithms.surrogate import SurrogateAssistedSearch
 from evo_nas.archive import Archive
 from evo_nas.errors import ConfigError
-from evo_nas.space import Choice, SearchSpace
-from problems import NASProblem
 
-SPACE = SearchSpace([Choice(f"g{i}", tuple(range(4))) for i in range(8)], name="toy8")
 BUDGET = 30
 OPTIONS = {"predictor": "rf", "n_initial": 10, "batch_size": 5, "inner_pop_size": 16,
            "inner_generations": 4}
@@ -34,19 +35,6 @@ def _one_blas_thread():
         yield
 
 
-def f_error(configs):
-    return [100.0 / (1 + sum(c[f"g{i}"] * (i + 1) for i in range(8))) for c in configs]
-
-
-def f_cost(configs):
-    return [float(sum(c[f"g{i}"] ** 2 for i in range(8))) for c in configs]
-
-
-f_cost.cheap = True
-
-
-def make_problem(error=f_error):
-    return NASProblem(SPACE, {"error": error, "cost": f_cost}, budgets={"cost": 40.0})
 
 
 def run(problem, progress=False, **kw):
@@ -159,12 +147,3 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path):
     assert front_keys(resumed) == front_keys(full)
 
 
-def _count(db):
-    try:
-        con = sqlite3.connect(db, timeout=1)
-        try:
-            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
