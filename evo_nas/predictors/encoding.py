@@ -65,18 +65,24 @@ def ordinal(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     return out
 
 
+def _option_groups(space: SearchSpace) -> dict[Any, list[tuple[int, int]]]:
+    """Option value -> every (gene, option index) holding it (unhashable options skipped)."""
+    groups: dict[Any, list[tuple[int, int]]] = {}
+    for g, c in enumerate(space.choices):
+        for k, opt in enumerate(c.options):
+            try:
+                groups.setdefault(opt, []).append((g, k))
+            except TypeError:  # unhashable option: cannot be shared
+                continue
+    return groups
+
+
 def option_counts(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     """How many active genes take each option value, for option values shared by several genes
     (e.g. number of 3x3 convolutions in a cell). Generic: no knowledge of the space's meaning."""
     X = np.atleast_2d(space.canonical(X))
     act = space.active(X)
-    values: dict[Any, list[tuple[int, int]]] = {}
-    for g, c in enumerate(space.choices):
-        for k, opt in enumerate(c.options):
-            try:
-                values.setdefault(opt, []).append((g, k))
-            except TypeError:  # unhashable option: cannot be shared
-                continue
+    values = _option_groups(space)
     shared = [pairs for pairs in values.values() if len(pairs) > 1]
     out = np.zeros((X.shape[0], len(shared)))
     for j, pairs in enumerate(shared):
@@ -111,13 +117,7 @@ def pairwise_onehot(space: SearchSpace, X: np.ndarray) -> np.ndarray:
 
 def _shared_values(space: SearchSpace) -> tuple[np.ndarray, int]:
     """(gene, option) -> id of its option value among values shared by several genes, else -1."""
-    ids: dict[Any, list[tuple[int, int]]] = {}
-    for g, c in enumerate(space.choices):
-        for k, opt in enumerate(c.options):
-            try:
-                ids.setdefault(opt, []).append((g, k))
-            except TypeError:  # unhashable option: cannot be shared
-                continue
+    ids = _option_groups(space)
     table = np.full((space.n_var, int(space.n_options.max())), -1, dtype=np.int64)
     v = 0
     for pairs in ids.values():
