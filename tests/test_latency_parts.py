@@ -252,3 +252,14 @@ def test_exported_nb201_parts_build_a_table_with_torch_only(nets, tmp_path) -> N
     assert table.data["backend"] == "torchscript" and table.space.name == "nb201"
     small, large = (net.space.decode(x) for x in (net.space.smallest(), net.space.largest()))
     assert table.predict(large) > 0 and table.predict(small) > 0
+
+
+def test_calibration_never_predicts_a_negative_overhead() -> None:
+    """Timing noise can tilt the least-squares line so its offset is negative, which would
+    predict a negative latency for the smallest network; the fit then goes through the origin."""
+    from evo_nas.latency.measure import fit_calibration
+
+    tilted = fit_calibration([1.0, 2.0, 3.0], [0.5, 2.0, 3.5])  # LS: 1.5 x - 1.0
+    assert tilted["offset_ms"] == 0.0 and tilted["scale"] == pytest.approx(15.0 / 14.0)
+    kept = fit_calibration([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])  # LS: x + 0.5, kept as is
+    assert kept["scale"] == pytest.approx(1.0) and kept["offset_ms"] == pytest.approx(0.5)

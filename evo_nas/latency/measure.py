@@ -345,7 +345,9 @@ def fit_calibration(sums_ms: Sequence[float], measured_ms: Sequence[float]) -> d
 
     A sum of part timings misses the network's own forward overhead and part of the cache
     effects; a line fitted on a few whole networks absorbs both. With fewer than two distinct
-    sums, or a non-positive slope, only the offset is fitted (scale 1).
+    sums, or a non-positive slope, only the offset is fitted (scale 1). A network's own overhead
+    cannot be negative: when timing noise makes the fitted offset negative (which would predict
+    a negative latency for the smallest networks), the line is refitted through the origin.
     """
     n = len(sums_ms)
     if n == 0:
@@ -356,7 +358,13 @@ def fit_calibration(sums_ms: Sequence[float], measured_ms: Sequence[float]) -> d
     scale = sxy / sxx if sxx > 0 else 0.0
     if scale <= 0:
         scale = 1.0
-    return {"scale": scale, "offset_ms": my - scale * mx, "n_networks": n}
+    offset = my - scale * mx
+    if offset < 0:
+        sxx0 = sum(x * x for x in sums_ms)
+        sxy0 = sum(x * y for x, y in zip(sums_ms, measured_ms, strict=True))
+        if sxx0 > 0 and sxy0 > 0:
+            scale, offset = sxy0 / sxx0, 0.0
+    return {"scale": scale, "offset_ms": offset, "n_networks": n}
 
 
 def table_from_parts(parts: Mapping[str, tuple[torch.nn.Module, Sequence[int]]],
