@@ -106,7 +106,7 @@ class NASProblem(Problem):
         A metric that raises (other than an :class:`EvoNasError`, which is a user error and
         propagates) or returns NaN marks that architecture failed: its metrics are NaN, it is
         infeasible, the error is recorded, and the search goes on. So does a worker process that
-        dies on it twice (the first try and one retry).
+        dies on it when it runs alone (its one retry; see :class:`evo_nas.parallel.WorkerDied`).
         """
         X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
         keys = ["-".join(map(str, row)) for row in X.tolist()]  # space.key of canonical rows
