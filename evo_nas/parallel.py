@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -160,7 +161,7 @@ class SerialExecutor:
     workers = 1
 
     def prepare(self, specs: Sequence[WorkerSpec]) -> None:
-        pass
+        return None  # loky workers build from specs lazily; Dask overrides to register a plugin
 
     def run(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]
             ) -> Iterator[tuple[int, Any]]:
@@ -171,29 +172,34 @@ class SerialExecutor:
         pass
 
 
-class _PoolExecutor:
-    """Shared retry logic: submit, collect, and rerun alone each task whose worker died."""
+class _PoolExecutor(ABC):
+    """Shared retry logic: submit, collect, and rerun alone each task whose worker died. A pool
+    backend (loky, Dask) says how to submit, how to wait, and what a worker death looks like."""
 
     workers: int
     _generation = 0  # bumped by each recovery: old futures' deaths do not recover twice
 
+    @abstractmethod
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        raise NotImplementedError
+        """A future for ``fn(*args)`` on the pool."""
 
+    @abstractmethod
     def _completed(self, futures: Iterable[Any]) -> Iterator[Any]:
-        raise NotImplementedError
+        """``futures`` as they finish."""
 
+    @abstractmethod
     def _died(self, exc: BaseException) -> bool:
-        raise NotImplementedError
+        """Whether a task's exception means its worker process died."""
 
     def _recover(self) -> None:
         """Make the pool usable again after a worker death (loky: a new pool)."""
+        return None  # Dask replaces dead workers itself
 
     def _window(self) -> int:
         return 1 << 30
 
     def prepare(self, specs: Sequence[WorkerSpec]) -> None:
-        pass
+        return None  # loky workers build from specs lazily; Dask overrides to register a plugin
 
     def run(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]
             ) -> Iterator[tuple[int, Any]]:
