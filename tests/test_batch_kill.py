@@ -85,9 +85,13 @@ def test_sigkill_of_the_driver_ends_its_workers_and_a_rerun_completes(tiny_check
             assert driver.poll() is None, "batch ended before it could be killed: " + \
                 driver.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, f"no kill point reached: {_state(batch_dir)}"
-            runs = [r for job in _state(batch_dir).values() for r in job]
-            if any(s == "done" for _, s, _ in runs) and \
-                    any(s == "running" and n > 0 for _, s, n in runs):
+            state = _state(batch_dir)
+            # the running job must be a long one in its first half (5 generations of 6): a
+            # short job seen running may finish in the milliseconds before the kill lands
+            if any(s == "done" for job in state.values() for _, s, _ in job) and \
+                    any(s == "running" and 0 < n <= 18
+                        for name, job in state.items() if name.startswith("long")
+                        for _, s, n in job):
                 break
             time.sleep(0.05)
         workers = psutil.Process(driver.pid).children(recursive=True)
