@@ -11,9 +11,12 @@ front's maximum cost), reference (1.1, 1.1), divided by the true front's HV.
 Tables: NAS-Bench-201 CIFAR-10 test error against FLOPs and against each HW-NAS-Bench latency
 (all 15,625 cells, disconnected ones kept), and ``mbv3`` — a MobileNetV3-style space built here
 (:func:`mobilenet_table`; ordered genes, conditional per-block genes) with analytic MACs and a
-synthetic accuracy, every one of its canonical architectures enumerated for the true front.
+synthetic accuracy, every one of its canonical architectures enumerated for the true front,
+and ``widths`` — channel widths of a 6-layer CNN (:func:`widths_table`; 6 genes of 8 ordered
+options), analytic MACs and a synthetic accuracy, all 262,144 architectures enumerated.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_operators.py [--quick] [--seeds N] [--budget N]
+        [--variants nsga2,pymoo_nsga2,...] [--ablations] [--tables widths_flops,...]
 
 Writes benchmarks/results/operators.json (``--quick``: operators_quick.json).
 """
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -39,7 +43,7 @@ from pymoo.core.evaluator import Evaluator  # noqa: E402
 from pymoo.core.problem import Problem  # noqa: E402
 from pymoo.operators.crossover.sbx import SBX  # noqa: E402
 from pymoo.operators.crossover.ux import UniformCrossover  # noqa: E402
-from pymoo.operators.mutation.pm import PM  # noqa: E402
+from pymoo.operators.mutation.pm import PM, mut_pm  # noqa: E402
 from pymoo.operators.repair.rounding import RoundingRepair  # noqa: E402
 from pymoo.operators.sampling.rnd import IntegerRandomSampling  # noqa: E402
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # noqa: E402
@@ -54,6 +58,8 @@ from operators import (  # noqa: E402
     CanonicalRepair,
     ChoiceMutation,
     ChoiceSampling,
+    MixedCrossover,
+    NeighbourMutation,
 )
 from problems.tabular import default_nb201_path, load_nb201  # noqa: E402
 
@@ -284,6 +290,41 @@ def old_nsga2(space: SearchSpace) -> NSGA2:
                  eliminate_duplicates=CanonicalDuplicateElimination(space))
 
 
+def nsga2_ops(space: SearchSpace, ordered: str = "sbx", range_rate: bool = True,
+              mutation_genes: float = 0.3, step: str = "neighbour") -> NSGA2:
+    """``make_nsga2(space, pop_size=20)`` with one operator choice changed (ablations):
+    ``ordered`` crossover of ordered genes (``"sbx"`` or the older ``"blend"``), the
+    range-scaled mutation rate on or off, and ``step="pm"``: pymoo's PM(eta=3) on the option
+    index of ordered genes instead of neighbour steps."""
+    mutation: Any = NeighbourMutation(space, n_genes=mutation_genes, range_rate=range_rate)
+    if step == "pm":
+        mutation = _PMOrdered(space, n_genes=mutation_genes, range_rate=range_rate)
+    return NSGA2(pop_size=20, sampling=ChoiceSampling(space),
+                 crossover=MixedCrossover(space, prob=0.9, ordered=ordered),
+                 mutation=mutation, repair=CanonicalRepair(space),
+                 eliminate_duplicates=CanonicalDuplicateElimination(space))
+
+
+class _PMOrdered(NeighbourMutation):
+    """NeighbourMutation whose ordered genes, when picked, move by pymoo's polynomial mutation
+    (eta 3) on the option index, rounded (a draw that rounds back leaves the gene as it was);
+    categorical genes as before."""
+
+    def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None,
+            **kwargs: Any) -> np.ndarray:
+        rng = random_state
+        X = self.space.canonical(np.round(X).astype(np.int64))
+        Y = super()._do(problem, X, *args, random_state=rng, **kwargs)
+        moved = (Y != X) & self.space.ordered[None, :] & self.space.active(X)
+        for g in np.flatnonzero(moved.any(axis=0)):
+            rows = np.flatnonzero(moved[:, g])
+            xu = np.array([self.space.n_options[g] - 1.0])
+            Z = mut_pm(X[rows, g:g + 1].astype(float), np.zeros(1), xu,
+                       np.full(len(rows), 3.0), np.ones(len(rows)), False, random_state=rng)
+            Y[rows, g] = np.clip(np.rint(Z[:, 0]), 0, xu[0]).astype(np.int64)
+        return self.space.canonical(Y)
+
+
 def make(name: str, space: SearchSpace) -> Any:
     """The algorithms as a user gets them with ``search(..., pop_size=20)``, and ablations."""
     builders: dict[str, Callable[[], Any]] = {
@@ -296,6 +337,10 @@ def make(name: str, space: SearchSpace) -> Any:
         "nsga2_old": lambda: old_nsga2(space),
         "nsga2_rate1": lambda: make_nsga2(space, pop_size=20, mutation_genes=1.0),
         "nsga2_categorical": lambda: make_nsga2(categorical(space), pop_size=20),
+        "nsga2_prev": lambda: nsga2_ops(space, ordered="blend", range_rate=False),
+        "nsga2_blend": lambda: nsga2_ops(space, ordered="blend"),
+        "nsga2_flat": lambda: nsga2_ops(space, range_rate=False),
+        "nsga2_pm": lambda: nsga2_ops(space, step="pm"),
         "pymoo_nsga2_canonical": lambda: NSGA2(
             pop_size=20, sampling=ChoiceSampling(space),
             crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
@@ -313,7 +358,8 @@ def make(name: str, space: SearchSpace) -> Any:
     return builders[name]()
 
 
-ABLATIONS = ("nsga2_old", "nsga2_rate1", "nsga2_categorical", "pymoo_nsga2_canonical",
+ABLATIONS = ("nsga2_old", "nsga2_prev", "nsga2_blend", "nsga2_flat", "nsga2_pm", "nsga2_rate1",
+             "nsga2_categorical", "pymoo_nsga2_canonical",
              "regularized_random_weights", "tournament_random_weights",
              "regularized_single_objective")
 
@@ -333,21 +379,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="2 seeds, budget 100, two tables")
-    ap.add_argument("--algos", default=",".join(ALGOS),
+    ap.add_argument("--algos", "--variants", dest="algos", default=",".join(ALGOS),
                     help=f"comma-separated; ablations: {','.join(ABLATIONS)}")
     ap.add_argument("--ablations", action="store_true", help="also run the ablation rows")
-    ap.add_argument("--tables", default="")
+    ap.add_argument("--tables", default="", help="comma-separated table names (default: all)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     seeds = list(range(2 if args.quick else args.seeds))
     budget = 100 if args.quick else args.budget
     algos = args.algos.split(",") + (list(ABLATIONS) if args.ablations else [])
     t0 = time.perf_counter()
-    tables = nb201_tables(args.data) + [mobilenet_table(), widths_table()]
+    want = set(args.tables.split(",")) if args.tables else None
     if args.quick:
-        tables = [tables[0], tables[-1]]
-    if args.tables:
-        tables = [t for t in tables if t.name in args.tables.split(",")]
+        want = {"nb201_flops", "widths_flops"}
+    tables = nb201_tables(args.data) if want is None or any(
+        w.startswith("nb201") for w in want) else []
+    if want is None or "mbv3_flops" in want:  # 1.8 M architectures: ~15 s to enumerate
+        tables.append(mobilenet_table())
+    tables.append(widths_table())
+    if want is not None:
+        tables = [t for t in tables if t.name in want]
     print(f"tables built in {time.perf_counter() - t0:.1f} s", flush=True)
     results: dict[str, Any] = {}
     for table in tables:
@@ -385,11 +436,17 @@ def main(argv: list[str] | None = None) -> None:
     doc = {
         "what": "median HV ratio to the true front at equal real (distinct canonical) "
                 "evaluations",
-        "command": "OMP_NUM_THREADS=1 python benchmarks/bench_operators.py"
-                   + (" --quick" if args.quick else ""),
+        "command": "OMP_NUM_THREADS=1 python benchmarks/bench_operators.py "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
         "budget": budget, "seeds": seeds,
         "settings": {"pop_size": 20, "nsga2": "make_nsga2(space, pop_size=20): MixedCrossover "
-                     "0.9 + NeighbourMutation 0.3 genes/child", "pymoo_nsga2": "NSGA2(pop 20, "
+                     "0.9 (pymoo SBX eta 3, prob_var 0.5 on ordered genes, uniform swaps on "
+                     "categorical) + NeighbourMutation 0.3 genes/child, range-scaled on ordered "
+                     "genes", "nsga2_prev": "the default before: contracting 'blend' crossover "
+                     "on ordered genes, flat 0.3 genes/child", "nsga2_blend": "blend crossover, "
+                     "range-scaled rate", "nsga2_flat": "SBX, flat rate", "nsga2_pm": "SBX, "
+                     "range-scaled rate, ordered steps by pymoo PM(eta 3) on the index",
+                     "pymoo_nsga2": "NSGA2(pop 20, "
                      "IntegerRandomSampling, SBX(prob=1, eta=3) + PM(prob=1, eta=3), "
                      "RoundingRepair, eliminate_duplicates=True): pymoo docs' integer recipe",
                      "regularized/tournament": "make_regularized/make_tournament(space, "
