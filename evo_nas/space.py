@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from evo_nas.cell import CellGraph
 from evo_nas.errors import GenomeError
 
 __all__ = ["Choice", "SearchSpace"]
@@ -76,6 +77,9 @@ class SearchSpace:
     module-level function. ``extremes`` is ``(smallest, largest)`` by cost, for spaces whose
     option order is fixed by something else than cost (NAS-Bench-201's operation codes, a
     user's candidate list); without it index 0 everywhere is the smallest, the last the largest.
+    ``cell`` declares genes that are the edges of a cell DAG (:class:`~evo_nas.cell.CellGraph`:
+    which nodes each edge joins, which option is the zero op), so predictors can read live paths
+    instead of guessing them from one-hot codes (:func:`~evo_nas.cell.cell_features`).
     """
 
     choices: Sequence[Choice]
@@ -83,6 +87,7 @@ class SearchSpace:
     meta: dict[str, Any] = field(default_factory=dict)
     canonicalizer: Callable[[np.ndarray], np.ndarray] | None = None
     extremes: tuple[Sequence[int], Sequence[int]] | None = None
+    cell: CellGraph | None = None
 
     def __post_init__(self) -> None:
         self.choices = tuple(self.choices)
@@ -112,6 +117,11 @@ class SearchSpace:
                 )
             mask = np.array([o in values for o in self.choices[p].options])
             self._conditions.append((i, p, mask))
+        if self.cell is not None:
+            if not isinstance(self.cell, CellGraph):
+                raise GenomeError(f"search space {self.name!r}: cell = {self.cell!r} must be a "
+                                  f"CellGraph")
+            self.cell.check(self)
 
     # ----------------------------------------------------------------- basic facts
     @property

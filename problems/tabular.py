@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from evo_nas.cell import CellGraph
 from evo_nas.errors import ConfigError, DataError, GenomeError
 from evo_nas.space import Choice, SearchSpace
 from evo_nas.spaces.nb201 import NB201_CODES, NB201_EDGES
@@ -432,14 +433,17 @@ _NB201_COLUMNS = NB201_COLUMNS
 def nb201_space(ops: Sequence[str] | Mapping[str, Sequence[str]] = NB201_OPS) -> SearchSpace:
     """The NB201 cell: genes ``op0..op5`` (edges in NB201's ``arch_str`` order). ``ops`` restricts
     the operations, for all edges or per gene (``{"op0": ("nor_conv_3x3", "skip_connect"), ...}``)
-    to search a sub-space."""
+    to search a sub-space. The space declares its cell graph (edges, ``none`` as the zero op)
+    for predictors' live-path features."""
     per = {f"op{i}": tuple(ops.get(f"op{i}", NB201_OPS)) if isinstance(ops, Mapping)
            else tuple(ops) for i in range(6)}
     for g, opts in per.items():
         bad = [o for o in opts if o not in NB201_OPS]
         if bad:
             raise ConfigError(f"nb201_space: {g} options {bad} are not NB201 ops {NB201_OPS}")
-    return SearchSpace([Choice(g, o) for g, o in per.items()], name="nb201")
+    zero = "none" if any("none" in o for o in per.values()) else None
+    return SearchSpace([Choice(g, o) for g, o in per.items()], name="nb201",
+                       cell=CellGraph(dict(zip(per, NB201_EDGES, strict=True)), zero=zero))
 
 
 def nb201_features(space: SearchSpace | None = None) -> Callable[[np.ndarray], np.ndarray]:

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from evo_nas.cell import CellGraph
 from evo_nas.errors import ConfigError, GenomeError
 from evo_nas.space import Choice, SearchSpace
 
@@ -312,12 +313,15 @@ def nb201_cell_space(C: int = 16, N: int = 5, num_classes: int = 10, image_size:
 
     Arguments size the network whose costs ``meta['costs']`` (an :class:`NB201Costs`) reports;
     the defaults are NB201's CIFAR-10 network. Twins are merged by :func:`nb201_canonical`, and
-    ``extremes`` are the empty cell (all ``none``) and the all-``nor_conv_3x3`` cell.
+    ``extremes`` are the empty cell (all ``none``) and the all-``nor_conv_3x3`` cell; ``cell``
+    declares the edges and ``none`` as the zero op, for predictors' live-path features.
     """
     costs = NB201Costs(C, N, num_classes, image_size, in_channels, affine)
     return SearchSpace([Choice(g, NB201_CODES) for g in NB201_GENES], name="nb201",
                        meta={"costs": costs}, canonicalizer=nb201_canonical,
-                       extremes=((_NONE,) * 6, (_CONV3,) * 6))
+                       extremes=((_NONE,) * 6, (_CONV3,) * 6),
+                       cell=CellGraph(dict(zip(NB201_GENES, NB201_EDGES, strict=True)),
+                                      zero="none"))
 
 
 # ------------------------------------------------------------------------- tables
