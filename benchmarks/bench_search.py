@@ -1,22 +1,29 @@
-"""Search that needs few real evaluations, measured on NAS-Bench-201 (CIFAR-10).
+"""Search that needs few real evaluations, on NAS-Bench-201 (CIFAR-10) as a user defines it.
 
-1. Hypervolume against the number of real evaluations (budget 300) for surrogate-assisted
-   NSGA-II, plain NSGA-II, regularized evolution and random search, on accuracy vs FLOPs and
-   accuracy vs Raspberry Pi 4 latency; medians over seeds.
+The space is the user's own: six genes ``op0..op5`` whose options are the CSV's op codes 0..4,
+read with ``TabularProblem.from_csv`` -- no ``features=`` -- plus the one-line declaration
+``cell=CellGraph(edges, zero=0)`` (``bench_predictor.user_problem``). The cost is a cheap column.
+
+1. Hypervolume against the number of real evaluations (exactly 300) on all five NB201 problems,
+   test error vs FLOPs and vs each HW-NAS-Bench latency (pixel3, raspi4, eyeriss, fpga), for:
+   surrogate-assisted NSGA-II (``search(p, "surrogate")``, defaults), the same on the plain genes
+   (no cell declaration), evo-nas NSGA-II, pymoo's default integer NSGA-II
+   (``bench_operators.pymoo_nsga2``: integer sampling, SBX + PM eta 3, rounded), regularized
+   evolution, tournament evolution and random search; the same 10 seeds for every method,
+   medians and quartiles.
 2. Predictor Kendall tau against training-set size (25, 50, 100, 200 random architectures, tested
-   on all others) for every built-in predictor; medians over 3 seeds.
+   on all others) on the same user-defined space: the default predictor on the plain genes and
+   with the declared cell, and a few built-ins with the declared cell; medians over 3 seeds.
 
 HV is pymoo's indicator on (test error %, cost), normalised with ideal = the true front's minimum
 and nadir = (20 % error, the true front's maximum cost), reference point (1.1, 1.1); points beyond
 it count nothing. Reported as a fraction of the true front's HV (found by enumerating the table).
 
-Latency is measured, so by default the surrogate *predicts* it (only the 300 evaluated
-architectures' latencies are known). The ``surrogate_lut`` rows treat raspi4 latency as a cheap
-lookup table (NSGANetV2's setting: latency from a LUT, accuracy predicted), which is also shown.
+    OMP_NUM_THREADS=1 python benchmarks/bench_search.py [--quick] [--data PATH] [--seeds N]
+        [--replot]
 
-    python benchmarks/bench_search.py [--quick] [--data PATH] [--seeds N] [--replot]
-
-Writes benchmarks/results/search.json and benchmarks/results/search_hv.png.
+Writes benchmarks/results/search.json (top-level ``summary``) and search_hv.png
+(``--quick``: search_quick.*).
 """
 
 from __future__ import annotations
@@ -34,19 +41,25 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # small matrices: BLAS threads only contend
 
 import numpy as np  # noqa: E402
+from bench_operators import pymoo_nsga2  # noqa: E402
+from bench_predictor import COSTS, user_problem  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from evo_nas.algorithms import RegularizedEvolution  # noqa: E402
 from evo_nas.algorithms.surrogate import hypervolume  # noqa: E402
-from evo_nas.predictors import PREDICTORS, kendall_tau, make_predictor  # noqa: E402
+from evo_nas.predictors import kendall_tau, make_predictor  # noqa: E402
 from evo_nas.search import search  # noqa: E402
-from problems.tabular import TabularProblem, default_nb201_path, load_nb201  # noqa: E402
+from problems.tabular import TabularProblem, default_nb201_path  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
-COSTS = {"flops": "accuracy vs FLOPs", "latency_raspi4": "accuracy vs raspi4 latency"}
-METHODS = ("surrogate", "surrogate_lut", "nsga2", "regularized", "random")
+PROBLEMS = tuple(COSTS)  # flops, latency_pixel3, latency_raspi4, latency_eyeriss, latency_fpga
+PLOTTED = ("flops", "latency_raspi4")
+METHODS = ("surrogate", "surrogate_plain_genes", "nsga2", "pymoo_nsga2", "regularized",
+           "tournament", "random")
+QUICK_METHODS = ("surrogate", "nsga2", "pymoo_nsga2", "random")
 TRAIN_SIZES = (25, 50, 100, 200)
+BUILTINS = ("gb_log", "rf", "ridge", "gp")  # with the declared cell, beside the default
+HV_TARGET, TAU_TARGET = 0.995, 0.75
 
 
 # --------------------------------------------------------------------------- HV bookkeeping
@@ -66,43 +79,37 @@ def hv_curve(problem: TabularProblem, cost: str, checkpoints: list[int]) -> list
 
 
 # --------------------------------------------------------------------------- the methods
-def run_pymoo(problem: TabularProblem, algo, budget: int, seed: int) -> None:
-    """Run a pymoo algorithm (a name or an object) for exactly ``budget`` real evaluations."""
-    search(problem, algo, pop_size=20, budget=budget, seed=seed)
-
-
 def run_method(method: str, data: Path, cost: str, budget: int, seed: int) -> TabularProblem:
-    cheap = ("flops", "params") + ((cost,) if method == "surrogate_lut" else ())
-    problem = load_nb201(data, objectives=("error", cost), cheap=cheap)
-    if method.startswith("surrogate"):
+    """One run of ``method`` for exactly ``budget`` distinct real evaluations."""
+    problem = user_problem(data, cost, cell=method != "surrogate_plain_genes")
+    if method in ("surrogate", "surrogate_plain_genes"):
         search(problem, "surrogate", pop_size=20, budget=budget, seed=seed)  # 20 per round
-    elif method == "nsga2":
-        run_pymoo(problem, "nsga2", budget, seed)
-    elif method == "regularized":
-        algo = RegularizedEvolution(problem.space, pop_size=20, sample_size=5, n_offsprings=5)
-        run_pymoo(problem, algo, budget, seed)
+    elif method == "pymoo_nsga2":
+        search(problem, pymoo_nsga2(pop_size=20), budget=budget, seed=seed)
+    elif method in ("nsga2", "regularized", "tournament"):
+        search(problem, method, pop_size=20, budget=budget, seed=seed)
     elif method == "random":
         rng = np.random.default_rng(seed)
+        space = problem.space
         seen: dict[bytes, np.ndarray] = {}
         while len(seen) < budget:
-            for row in problem.space.sample(budget, rng):
+            for row in space.canonical(space.sample(budget, rng)):
                 if len(seen) < budget:
                     seen.setdefault(row.tobytes(), row)
         problem.measure(np.stack(list(seen.values())))
     else:
         raise ValueError(method)
-    assert problem.n_real == budget, (method, problem.n_real)  # budgets are exact now
+    assert problem.n_real == budget, (method, problem.n_real)  # budgets are exact
     return problem
 
 
-def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str]) -> dict:
-    checkpoints = list(range(25, budget + 1, 25))
+def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str],
+             problems: list[str]) -> dict:
+    checkpoints = sorted({*range(25, budget + 1, 25), budget})
     out: dict = {}
-    for cost in COSTS:
+    for cost in problems:
         out[cost] = {"checkpoints": checkpoints}
         for method in methods:
-            if method == "surrogate_lut" and cost == "flops":
-                continue  # FLOPs are cheap already: identical to "surrogate"
             t0 = time.perf_counter()
             curves = []
             for seed in seeds:
@@ -116,48 +123,58 @@ def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str]) -> d
                 "final_per_seed": C[:, -1].round(5).tolist(),
                 "seconds_per_run": round((time.perf_counter() - t0) / len(seeds), 2),
             }
-            print(f"{cost:>15} {method:>13}: median HV ratio at {budget} evals = "
+            print(f"{cost:>15} {method:>21}: median HV ratio at {budget} evals = "
                   f"{np.median(C[:, -1]):.4f} (min {C[:, -1].min():.4f}, "
                   f"{out[cost][method]['seconds_per_run']} s/run)", flush=True)
     return out
 
 
-def bench_tau(data: Path, seeds: list[int], sizes: tuple[int, ...], names: list[str]) -> dict:
-    problem = load_nb201(data)
-    X, y = problem.genomes, problem.values["error"]
-    out: dict = {"sizes": list(sizes), "features": "one-hot + option counts + NB201 cell graph"}
-    for name in names:
+def bench_tau(data: Path, seeds: list[int], sizes: tuple[int, ...], builtins: tuple[str, ...]
+              ) -> dict:
+    """Tau on CIFAR-10 test error of the default predictor on the plain and the declared-cell
+    user space, and of ``builtins`` on the declared-cell space."""
+    plain, cell = user_problem(data), user_problem(data, cell=True)
+    X, y = plain.genomes, plain.values["error"]
+    assert np.array_equal(X, cell.genomes)
+    rows = {"default | plain genes": ("default", plain.space),
+            "default | declared cell": ("default", cell.space),
+            **{f"{b} | declared cell": (b, cell.space) for b in builtins}}
+    out: dict = {"sizes": list(sizes), "seeds": seeds, "rows": {},
+                 "space": "user-defined (from_csv, no features=); 'declared cell' adds "
+                          "cell=CellGraph(edges, zero=0)"}
+    for label, (name, space) in rows.items():
         taus, secs = [], []
         for n in sizes:
             per = []
             for seed in seeds:
                 idx = np.random.default_rng(seed).permutation(len(X))
-                model = make_predictor(name, problem.space, features=problem.features,
-                                       random_state=seed)
+                model = make_predictor(name, space, random_state=seed)
                 t0 = time.perf_counter()
                 model.fit(X[idx[:n]], y[idx[:n]])
                 secs.append(time.perf_counter() - t0)
                 per.append(kendall_tau(y[idx[n:]], model.predict(X[idx[n:]])))
             taus.append(round(float(np.median(per)), 4))
-        out[name] = {"kendall_tau": taus, "fit_seconds_median": round(float(np.median(secs)), 3)}
-        print(f"tau {name:>13}: " + "  ".join(f"n={n}: {t:.3f}" for n, t in
+        out["rows"][label] = {"kendall_tau": taus,
+                              "fit_seconds_median": round(float(np.median(secs)), 3)}
+        print(f"tau {label:>24}: " + "  ".join(f"n={n}: {t:.3f}" for n, t in
                                                zip(sizes, taus, strict=True)), flush=True)
-    onehot = []  # the baseline the cell features improve on: the default on one-hot alone
-    for seed in seeds:
-        idx = np.random.default_rng(seed).permutation(len(X))
-        m = make_predictor("default", problem.space, encoding="onehot", random_state=seed)
-        m.fit(X[idx[:100]], y[idx[:100]])
-        onehot.append(kendall_tau(y[idx[100:]], m.predict(X[idx[100:]])))
-    out["default_onehot_only_n100"] = round(float(np.median(onehot)), 4)
     return out
 
 
 # --------------------------------------------------------------------------- report
 def machine() -> dict:
-    pkgs = ("numpy", "scipy", "scikit-learn", "pymoo", "deap", "matplotlib")
+    pkgs = ("numpy", "scipy", "scikit-learn", "pymoo", "matplotlib")
     return {"platform": platform.platform(), "processor": platform.processor() or
             platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "omp_threads": os.environ.get("OMP_NUM_THREADS"),
             "versions": {p: metadata.version(p) for p in pkgs}}
+
+
+STYLES = {"surrogate": ("C3", "surrogate NSGA-II (declared cell)"),
+          "surrogate_plain_genes": ("C1", "surrogate NSGA-II (plain genes)"),
+          "nsga2": ("C0", "evo-nas NSGA-II"), "pymoo_nsga2": ("C9", "pymoo integer NSGA-II"),
+          "regularized": ("C2", "regularized evolution"),
+          "tournament": ("C4", "tournament evolution"), "random": ("0.4", "random search")}
 
 
 def plot(doc: dict, path: Path) -> Path:
@@ -166,36 +183,33 @@ def plot(doc: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    styles = {"surrogate": ("C3", "surrogate NSGA-II"),
-              "surrogate_lut": ("C1", "surrogate NSGA-II, latency LUT"),
-              "nsga2": ("C0", "NSGA-II"), "regularized": ("C2", "regularized evolution"),
-              "random": ("0.4", "random search")}
-    for ax, (cost, title) in zip(axes[:2], COSTS.items(), strict=True):
+    panels = [c for c in PLOTTED if c in doc["hv"]]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5.4 * (len(panels) + 1), 4.6))
+    for ax, cost in zip(axes[:-1], panels, strict=True):
         res = doc["hv"][cost]
         x = res["checkpoints"]
-        for m, (c, label) in styles.items():
+        for m, (c, label) in STYLES.items():
             if m in res:
                 ax.plot(x, res[m]["median"], c=c, label=label)
-                ax.fill_between(x, res[m]["q25"], res[m]["q75"], color=c, alpha=0.15)
-        ax.axhline(0.995, ls="--", c="k", lw=0.8, label="0.995 of true front")
+                ax.fill_between(x, res[m]["q25"], res[m]["q75"], color=c, alpha=0.12)
+        ax.axhline(HV_TARGET, ls="--", c="k", lw=0.8, label=f"{HV_TARGET} of true front")
         ax.set_ylim(0.9, 1.0)
         ax.set_xlabel("real evaluations")
         ax.set_ylabel("HV / HV(true front)")
-        ax.set_title(f"NB201 {title} (median, IQR; {doc['n_seeds']} seeds)")
+        ax.set_title(f"NB201 error vs {cost} (median, IQR; {doc['n_seeds']} seeds)", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
-    ax = axes[2]
+    ax = axes[-1]
     tau = doc["tau"]
-    for name in PREDICTORS:
-        if name in tau:
-            ax.plot(tau["sizes"], tau[name]["kendall_tau"], marker="o", label=name)
-    ax.axhline(0.6, ls="--", c="k", lw=0.8)
+    for label, row in tau["rows"].items():
+        ax.plot(tau["sizes"], row["kendall_tau"], marker="o", label=label,
+                lw=2 if label.startswith("default") else 1)
+    ax.axhline(TAU_TARGET, ls="--", c="k", lw=0.8)
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(tau["sizes"], [str(s) for s in tau["sizes"]])
     ax.set_xlabel("training architectures")
     ax.set_ylabel("Kendall tau on all others")
-    ax.set_title("predictors on NB201 CIFAR-10 accuracy")
+    ax.set_title("predictors, user-defined NB201 (CIFAR-10 error)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -203,23 +217,47 @@ def plot(doc: dict, path: Path) -> Path:
     return path
 
 
-def summarize(hv: dict, tau: dict) -> dict:
-    """Top-level figures for tracking across versions: final median HV ratio per table and
-    method (at the full budget), and the default predictor's tau at 100 architectures."""
-    out: dict = {f"hv_{table}": {m: v["median"][-1] for m, v in rows.items()
-                                 if isinstance(v, dict)} for table, rows in hv.items()}
-    sizes = tau.get("sizes", [])
-    if "default" in tau and 100 in sizes:
-        out["default_predictor_tau_100"] = tau["default"]["kendall_tau"][sizes.index(100)]
-    return out
+def summarize(hv: dict, tau: dict, budget: int, settings: dict) -> dict:
+    """Top-level figures for tracking across versions: the median HV ratio per problem and
+    method at the full budget, the default predictor's tau at 100, and the issue-13 checks."""
+    final = {cost: {m: v["median"][-1] for m, v in rows.items() if isinstance(v, dict)}
+             for cost, rows in hv.items()}
+
+    def check(a: str, b: str | float) -> dict:
+        return {c: (r[a] >= (r[b] if isinstance(b, str) else b))
+                for c, r in final.items() if a in r and (not isinstance(b, str) or b in r)}
+
+    sizes, rows = tau["sizes"], tau["rows"]
+
+    def at100(k: str) -> float | None:
+        return rows[k]["kendall_tau"][sizes.index(100)] if 100 in sizes else None
+
+    plain, cell = at100("default | plain genes"), at100("default | declared cell")
+    checks = {"surrogate_ge_0995": check("surrogate", HV_TARGET),
+              "surrogate_plain_genes_ge_0995": check("surrogate_plain_genes", HV_TARGET),
+              "nsga2_ge_pymoo": check("nsga2", "pymoo_nsga2"),
+              "regularized_ge_random": check("regularized", "random"),
+              "tournament_ge_random": check("tournament", "random"),
+              "predictor_tau_100_plain_ge_075": None if plain is None else plain >= TAU_TARGET,
+              "predictor_tau_100_declared_cell_ge_075":
+                  None if cell is None else cell >= TAU_TARGET}
+    return {f"hv_ratio_{budget}": final, "predictor_tau_100_plain": plain,
+            "predictor_tau_100_declared_cell": cell,
+            "predictor_tau_100": {k: at100(k) for k in rows},
+            "hv_target": HV_TARGET, "tau_target": TAU_TARGET, "checks": checks,
+            "issue_hv_checks_pass": all(all(checks[k].values()) for k in (
+                "surrogate_ge_0995", "nsga2_ge_pymoo", "regularized_ge_random",
+                "tournament_ge_random")),
+            "settings": settings, "machine": machine()}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_nb201_path())
-    ap.add_argument("--seeds", type=int, default=10, help="seeds per method (>= 5)")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per method (0..N-1)")
     ap.add_argument("--budget", type=int, default=300)
-    ap.add_argument("--quick", action="store_true", help="2 seeds, budget 100, fewer predictors")
+    ap.add_argument("--quick", action="store_true",
+                    help="2 seeds, 4 methods, FLOPs and raspi4 only, tau at 50/100, 1 seed")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--replot", action="store_true", help="redraw the PNG from the saved JSON")
     args = ap.parse_args(argv)
@@ -229,39 +267,62 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {plot(doc, args.out / f'{name}_hv.png')}")
         return
     seeds = list(range(2 if args.quick else args.seeds))
-    budget = 100 if args.quick else args.budget
-    names = ["default", "rf", "gb"] if args.quick else list(PREDICTORS)
+    methods = list(QUICK_METHODS if args.quick else METHODS)
+    problems = list(PLOTTED if args.quick else PROBLEMS)
+    tau_seeds = [0] if args.quick else [0, 1, 2]
+    sizes = (50, 100) if args.quick else TRAIN_SIZES
     t0 = time.perf_counter()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # GP noise bound at 25 points
     with threadpool_limits(1):
-        hv = bench_hv(args.data, seeds, budget, list(METHODS))
-        tau = bench_tau(args.data, [0, 1, 2][: 1 if args.quick else 3],
-                        (25, 50) if args.quick else TRAIN_SIZES, names)
+        hv = bench_hv(args.data, seeds, args.budget, methods, problems)
+        t_hv = time.perf_counter() - t0
+        tau = bench_tau(args.data, tau_seeds, sizes, () if args.quick else BUILTINS)
+    seconds = round(time.perf_counter() - t0, 1)
+    settings = {"quick": args.quick, "seeds": seeds, "budget": args.budget, "methods": methods,
+                "problems": problems, "tau_seeds": tau_seeds, "tau_sizes": list(sizes),
+                "seconds": seconds, "seconds_hv": round(t_hv, 1),
+                "command": "OMP_NUM_THREADS=1 python benchmarks/bench_search.py"
+                           + (" --quick" if args.quick else "")}
     doc = {
-        "what": "NB201 CIFAR-10: HV ratio to the true front vs real evaluations; predictor "
-                "Kendall tau vs training-set size",
-        "command": "python benchmarks/bench_search.py" + (" --quick" if args.quick else ""),
-        "budget": budget, "n_seeds": len(seeds), "seeds": seeds,
+        "what": "NB201 CIFAR-10 as a user defines it (from_csv, no features=): HV ratio to the "
+                "true front vs real evaluations on five problems; predictor Kendall tau vs "
+                "training-set size",
+        "summary": summarize(hv, tau, args.budget, settings),
+        "budget": args.budget, "n_seeds": len(seeds), "seeds": seeds,
+        "space": "six genes op0..op5, options = CSV op codes 0..4, TabularProblem.from_csv, no "
+                 "features=, cost a cheap column; cell=CellGraph(NB201 edges, zero=0) declared "
+                 "unless the method says plain genes (bench_predictor.user_problem)",
         "hv_definition": "pymoo HV on (test error %, cost); ideal = true front minimum, nadir = "
-                         "(20 % error, true front max cost); reference (1.1, 1.1)",
+                         "(20 % error, true front max cost); reference (1.1, 1.1); ratio to the "
+                         "true front's HV",
         "methods": {
-            "surrogate": "SurrogateAssistedSearch defaults: 50 random initial, batches of 20 "
-                         "(30 % single-gene neighbours of the real front), default predictor "
-                         "(GB on log target, one-hot + counts + NB201 cell features); "
-                         "error and latency predicted, FLOPs exact",
-            "surrogate_lut": "as surrogate, with raspi4 latency a cheap lookup (not predicted)",
-            "nsga2": "evo-nas make_nsga2, pop 20",
-            "regularized": "RegularizedEvolution pop 20, tournament 5, 5 children/generation, "
-                           "Pareto-rank tournaments (the default)",
-            "random": "distinct uniform random architectures",
+            "surrogate": "search(p, 'surrogate', pop_size=20, budget=300): "
+                         "SurrogateAssistedSearch defaults, default predictor; error predicted, "
+                         "cost a cheap column (so the old surrogate_lut row is the same thing "
+                         "and was dropped)",
+            "surrogate_plain_genes": "as surrogate, on the space without the cell declaration",
+            "nsga2": "search(p, 'nsga2', pop_size=20, budget=300): evo-nas make_nsga2",
+            "pymoo_nsga2": "pymoo NSGA2 integer recipe (IntegerRandomSampling, SBX + PM eta 3 "
+                           "with RoundingRepair, eliminate_duplicates), pop 20, via search(..., "
+                           "budget=300)",
+            "regularized": "search(p, 'regularized', pop_size=20, budget=300) (library default)",
+            "tournament": "search(p, 'tournament', pop_size=20, budget=300) (library default)",
+            "random": "distinct (canonical) uniform random architectures",
         },
-        "summary": summarize(hv, tau), "hv": hv, "tau": tau, "machine": machine(),
-        "seconds_total": round(time.perf_counter() - t0, 1),
+        "hv": hv, "tau": tau, "machine": machine(), "seconds_total": seconds,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(doc, indent=2))
+    (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     png = plot(doc, args.out / f"{name}_hv.png")
-    print(f"wrote {args.out / f'{name}.json'} and {png} in {doc['seconds_total']} s")
+    s = doc["summary"]
+    print(f"\nmedian HV ratio at {args.budget} real evaluations ({len(seeds)} seeds)")
+    print(f"{'problem':16s}" + "".join(f"{m:>22s}" for m in methods))
+    for cost, row in s[f"hv_ratio_{args.budget}"].items():
+        print(f"{cost:16s}" + "".join(f"{row[m]:22.4f}" for m in methods))
+    print(f"predictor tau at 100: plain {s['predictor_tau_100_plain']}, declared cell "
+          f"{s['predictor_tau_100_declared_cell']}")
+    print(json.dumps(s["checks"], indent=1))
+    print(f"wrote {args.out / f'{name}.json'} and {png} in {seconds} s")
 
 
 if __name__ == "__main__":
