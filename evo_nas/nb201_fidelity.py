@@ -633,11 +633,10 @@ def hybrids_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- output
 def save(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write ``doc`` as indented JSON, creating the folder."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1))
-    return out
+    """Write ``doc`` as indented JSON, creating the folder (as the stand-alone study does)."""
+    from evo_nas.fidelity import save_result
+
+    return save_result(doc, path)
 
 
 def plot(doc: dict[str, Any], path: str | Path) -> Path:
