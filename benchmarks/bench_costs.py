@@ -3,13 +3,20 @@
 1. Per architecture (50 random ones per preset): analytic MACs + params from the config (one
    config at a time, and vectorised over a population of 10,000 genomes with ``GenomeCosts``)
    against forward-hook counting (``count_with_hooks``) on the extracted module; medians, ratios.
-2. Per preset: a latency lookup table measured on this machine, checked against real timings of
+2. Per preset: latency-table prediction speed, one config at a time (``LatencyTable.predict``,
+   what ``predict_many`` loops over) against the vectorised genome path a search uses
+   (``LatencyTable.predict_genomes`` / ``batch_genomes``) on populations of 100 and 10,000,
+   side by side in one run, and the two paths' agreement. The table is the one this bench
+   measured before (``latency_<preset>_eager.json``) when it is there, else a quick build
+   (prediction speed does not depend on how well the parts were timed).
+3. Per preset: a latency lookup table measured on this machine, checked against real timings of
    50 random sub-networks not used to build it: Kendall tau, MAPE and max error.
 
-Writes benchmarks/results/costs.json with the machine description.
+Writes benchmarks/results/costs.json with the machine description and a top-level ``summary``.
+``--skip-latency`` skips 3 (minutes: it times every part); 1 and 2 take seconds.
 
     .venv/bin/python benchmarks/bench_costs.py [--presets tiny,cifar] [--n 50]
-        [--build-repeats tiny=50,cifar=30] [--check-repeats tiny=100,cifar=40]
+        [--build-repeats tiny=50,cifar=30] [--check-repeats tiny=100,cifar=40] [--skip-latency]
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from evo_nas.costs import GenomeCosts, count_with_hooks, flops, layout_costs, params
-from evo_nas.latency import build_table, check_table, device_info
+from evo_nas.latency import LatencyTable, LatencyTableError, build_table, check_table, device_info
 from evo_nas.nn import Supernet
 from evo_nas.spaces import get_spec
 
@@ -83,6 +91,48 @@ def flops_speed(preset: str, n: int, seed: int) -> dict:
             "agree_on_every_arch": True}
 
 
+def lut_speed(preset: str, n: int, seed: int) -> dict:
+    """Median microseconds per config of latency-table prediction: one config at a time
+    against the vectorised genome path (compiled on first use; its one-off cost is reported
+    apart), measured in the same run on the same table, and the largest difference between
+    the two paths' predictions."""
+    path = RESULTS / f"latency_{preset}_eager.json"
+    source = path.name
+    try:
+        table = LatencyTable.load(path, get_spec(preset).space(), warn_device=False)
+    except LatencyTableError:
+        table, source = build_table(preset, repeats=3, warmup=1, contexts=1, calibration=4), \
+            "quick build (repeats 3)"
+    sp = table.space
+    pop = sp.sample(10_000, seed)
+    X = sp.canonical(pop[:n])
+    cfgs = sp.decode_many(X)
+    t0 = time.perf_counter()
+    batched = table.predict_genomes(X)  # compiles the table's genome form
+    compile_s = time.perf_counter() - t0
+    per_config = table.predict_many(cfgs)
+    assert np.allclose(batched, per_config, rtol=1e-12, atol=1e-12)
+
+    def median_us(fn, count: int, repeats: int) -> float:
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            runs.append((time.perf_counter() - t0) / count * 1e6)
+        return statistics.median(runs)
+
+    one = [median_us(lambda c=c: table.predict(c), 1, 21) for c in cfgs]
+    per = statistics.median(one)
+    b100 = median_us(lambda: table.predict_genomes(pop[:100]), 100, 21)
+    b10k = median_us(lambda: table.predict_genomes(pop), len(pop), 7)
+    return {"table": source, "parts": len(table.entries), "n_archs": n,
+            "per_config_us_median": per, "batched_100_us_median": b100,
+            "batched_10k_us_median": b10k, "speedup_batched_100": per / b100,
+            "speedup_batched_10k": per / b10k, "compile_seconds": compile_s,
+            "genome_form": table._genomes.kind,
+            "max_abs_diff_ms": float(np.abs(batched - per_config).max())}
+
+
 def lut_accuracy(preset: str, n: int, build_repeats: int, check_repeats: int,
                  seed: int) -> dict:
     t0 = time.perf_counter()
@@ -105,6 +155,26 @@ def lut_accuracy(preset: str, n: int, build_repeats: int, check_repeats: int,
             "table_file": f"latency_{preset}_eager.json"}
 
 
+def summary(doc: dict) -> dict:
+    """The headline figures per preset, from whatever sections ``doc`` holds."""
+    out: dict = {}
+    for p, f in doc.get("flops", {}).items():
+        out.setdefault(p, {})["hooks_over_analytic_vectorised"] = round(
+            f["ratio_hooks_over_analytic_vectorised"], 1)
+    for p, f in doc.get("latency_speed", {}).items():
+        out.setdefault(p, {}).update({
+            "latency_per_config_us": round(f["per_config_us_median"], 2),
+            "latency_batched_100_us": round(f["batched_100_us_median"], 3),
+            "latency_batched_10k_us": round(f["batched_10k_us_median"], 3),
+            "latency_speedup_batched_100": round(f["speedup_batched_100"], 1),
+            "latency_speedup_batched_10k": round(f["speedup_batched_10k"], 1),
+            "latency_paths_max_abs_diff_ms": f["max_abs_diff_ms"]})
+    for p, f in doc.get("latency_table", {}).items():
+        out.setdefault(p, {}).update({"latency_table_kendall_tau": round(f["kendall_tau"], 3),
+                                      "latency_table_mape_%": round(f["mape_%"], 2)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="tiny,cifar")
@@ -124,9 +194,11 @@ def main() -> None:
     doc.pop("command", None)
     doc["machine"] = device_info(1)
     doc.setdefault("flops", {})
+    doc.setdefault("latency_speed", {})
     doc.setdefault("latency_table", {})
     command = "benchmarks/bench_costs.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+        (f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}")
+        for k, v in vars(args).items() if k != "out" and v is not False)
 
     def stamp() -> dict:
         return {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -135,6 +207,9 @@ def main() -> None:
     for p in presets:
         doc["flops"][p] = {**flops_speed(p, args.n, args.seed), **stamp()}
         print(p, "FLOPs", json.dumps(doc["flops"][p]), flush=True)
+    for p in presets:
+        doc["latency_speed"][p] = {**lut_speed(p, args.n, args.seed), **stamp()}
+        print(p, "LUT speed", json.dumps(doc["latency_speed"][p]), flush=True)
     if not args.skip_latency:
         for p in presets:
             start = stamp()
@@ -142,6 +217,8 @@ def main() -> None:
             doc["latency_table"][p] = {**fig, **start,
                                        "load_average_1min_at_end": stamp()["load_average_1min"]}
             print(p, "LUT", json.dumps(doc["latency_table"][p]), flush=True)
+    doc.pop("summary", None)
+    doc = {"summary": summary(doc), **doc}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
     print(f"-> {out}")

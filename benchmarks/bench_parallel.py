@@ -12,6 +12,11 @@ backend, one torch thread per worker), ``overhead_vs_pymoo`` (seconds per evalua
 costs the same whatever the weights: BN re-calibration + validation) on the real CIFAR-10 subset
 in ../shared/data/cifar10-subset. Each setting is timed on fresh architectures after a warm-up
 batch that starts the workers and loads the checkpoint and data in each, as a search does once.
+Per setting it also records the mean seconds an evaluation took inside its process (so the rest
+of the wall time is transfer and scheduling), the round trip of an empty task, the malloc
+settings and resident size of each evaluating process (see ``evo_nas.parallel.steady_allocator``)
+and the load average; the summary adds one worker's rate over in-process serial.
+``EVO_NAS_MALLOC=system`` measures with the system allocator instead.
 """
 
 from __future__ import annotations
@@ -94,6 +99,19 @@ def overhead(pop: int, gens: int, n_var: int = 30, repeats: int = 3) -> dict:
 
 
 # ----------------------------------------------------------------------------- supernet
+def _noop() -> int:
+    return 0
+
+
+def _process_state() -> tuple[int, str | None]:
+    """(resident MB, malloc settings) of the process that runs this."""
+    from evo_nas.parallel import _WORKER
+
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+    return rss, _WORKER["allocator"]
+
+
 def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[str, int]],
                    device: str = "cpu") -> dict:
     """Evaluations/s of ``n`` fresh architectures per (backend, workers), after a warm-up."""
@@ -126,6 +144,7 @@ def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[st
         X = X[np.unique([space.key(x) for x in X], return_index=True)[1]]
         X = X[np.random.default_rng(2).permutation(len(X))]
         warm, timed = X[:max(workers, 1) * 2], X[-n:]
+        ex = problem.executor
         try:
             t0 = time.perf_counter()
             problem.measure(warm)
@@ -134,16 +153,28 @@ def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[st
             t0 = time.perf_counter()
             recs = problem.measure(timed)
             seconds = time.perf_counter() - t0
+            inside = [h["seconds"] for h in problem.history[-n:]]
+            noop_ms, processes = None, [_process_state()]
+            if ex is not None:
+                t0 = time.perf_counter()
+                for _ in range(20):
+                    list(ex.run(_noop, [()]))
+                noop_ms = (time.perf_counter() - t0) / 20 * 1e3
+                processes = [r for _, r in ex.run(_process_state, [()] * workers)]
         finally:
-            if problem.executor is not None:
-                problem.executor.close()
+            if ex is not None:
+                ex.close()
         failed = sum(not np.isfinite(r["error"]) for r in recs)
         out[f"{backend}_{workers}"] = {
             "backend": backend, "workers": workers, "evaluations": n, "seconds": seconds,
             "evals_per_s": n / seconds, "warmup_seconds": t_warm, "failed": failed,
+            "mean_eval_seconds_inside": float(np.mean(inside)), "noop_task_ms": noop_ms,
+            "evaluating_processes": [{"rss_mb": r, "allocator": a} for r, a in processes],
+            "driver_torch_threads": torch.get_num_threads(),
             "loadavg_before": load0, "loadavg_after": os.getloadavg()}
-        print(f"{backend} x{workers}: {n / seconds:.3f} evals/s ({seconds:.1f} s, warm-up "
-              f"{t_warm:.1f} s, load {load0[0]:.2f})", flush=True)
+        print(f"{backend} x{workers}: {n / seconds:.3f} evals/s ({seconds:.1f} s, "
+              f"{np.mean(inside):.2f} s each inside, warm-up {t_warm:.1f} s, "
+              f"load {load0[0]:.2f})", flush=True)
     return out
 
 
@@ -172,8 +203,12 @@ def main() -> None:
     r = {k: v["evals_per_s"] for k, v in rates.items()}
     summary = {"speedup_loky_2": r["loky_2"] / r["loky_1"],
                "speedup_dask_2": r["dask_2"] / r["dask_1"],
+               "loky_1_over_serial": r["loky_1"] / r["serial_1"],
+               "dask_1_over_serial": r["dask_1"] / r["serial_1"],
+               "serial_evals_per_s": r["serial_1"],
                "overhead_vs_pymoo": over["ratio"],
                "gpu_evals_per_s": None if gpu is None else gpu["evals_per_s"],
+               "malloc": os.environ.get("EVO_NAS_MALLOC") or "evo-nas default",
                "quick": args.quick, "loadavg_at_end": os.getloadavg(),
                "cpu_count": os.cpu_count()}
     result = {"summary": summary, "supernet": {"preset": "cifar", "data": str(DATA.name),

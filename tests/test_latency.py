@@ -175,6 +175,91 @@ def test_missing_part_names_the_block(tiny_table: LatencyTable) -> None:
         LatencyTable(data, warn_device=False)
 
 
+# A spec with every layout feature the built-in presets use (OFA's first block, squeeze-excite,
+# a single-width stage without a width gene, expand 1 without an expansion conv, feature mix).
+FULL = MobileNetSpec(
+    name="full", in_channels=3, num_classes=5, resolutions=(12, 16), stem_channels=8,
+    stem_stride=2, first_block=True, feature_channels=24,
+    stages=(StageSpec(widths=(8,), depths=(1, 2), stride=1, se=True),
+            StageSpec(widths=(8, 16), depths=(1, 2), stride=2, act="hswish")),
+    kernels=(3, 5), expands=(1, 2), head_channels=16, stem_act="hswish", head_act="hswish")
+
+
+def _batch_equals_per_config(table: LatencyTable, n: int, seed: int) -> None:
+    space = table.space
+    X = np.vstack([space.smallest(), space.largest(), space.sample(n, seed)])
+    batched = table.predict_genomes(X)
+    per_config = table.predict_many(space.decode_many(X))
+    assert batched.shape == (n + 2,) and np.isfinite(batched).all()
+    np.testing.assert_allclose(batched, per_config, rtol=1e-12, atol=1e-12)
+    assert table._genomes.kind == "mobilenet"  # the vectorised form, not the memo
+    np.testing.assert_allclose(table.batch_genomes(X)["latency"], per_config, rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_batch_genomes_equals_per_config_on_built_tables(tiny_table: LatencyTable) -> None:
+    _batch_equals_per_config(tiny_table, 300, 7)
+    _batch_equals_per_config(build_table(FULL, **QUICK), 300, 8)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cifar"])
+def test_batch_genomes_equals_per_config_on_the_benchmark_tables(preset: str) -> None:
+    """The tables bench_costs.py measured (606 parts for cifar: too slow to build here)."""
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "results" / f"latency_{preset}_eager.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not there")
+    _batch_equals_per_config(LatencyTable.load(path, warn_device=False), 500, 9)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cifar", "imagenet"])
+def test_batch_genomes_equals_per_config_on_every_preset_layout(preset: str) -> None:
+    """Every preset's layout (imagenet: 25 resolutions, single widths, feature mix), with a
+    distinct made-up figure per part, so a part counted at the wrong position shows."""
+    from evo_nas.latency.lut import _skeletons
+
+    spec = mobilenet_space(preset).meta["spec"]
+    keys = sorted({k for c in _skeletons(spec) for _, k in part_keys(spec, spec.layout(c))})
+    rng = np.random.default_rng(0)
+    data = {"format": "evo-nas-latency-table/1", "space": f"mobilenet-{preset}",
+            "spec": spec.to_dict(), "calibration": {"scale": 1.07, "offset_ms": 0.02},
+            "entries": {k: float(v) for k, v in zip(keys, rng.uniform(0.01, 1, len(keys)),
+                                                    strict=True)}}
+    _batch_equals_per_config(LatencyTable(data, warn_device=False), 200, 3)
+
+
+def test_batch_genomes_is_what_a_search_calls_and_missing_parts_still_raise(
+        tiny_table: LatencyTable) -> None:
+    space = tiny_table.space
+    calls: list[int] = []
+    real = tiny_table.batch_genomes
+
+    def counted(X):
+        calls.append(len(X))
+        return real(X)
+
+    table = LatencyTable(tiny_table.data, warn_device=False)
+    table.batch_genomes = counted  # type: ignore[method-assign]
+    prob = NASProblem(space, {"latency": table})
+    recs = prob.measure(space.sample(10, 4))
+    assert calls and sum(calls) == len({space.key(x) for x in space.sample(10, 4)})
+    want = tiny_table.predict_many(space.decode_many(space.canonical(space.sample(10, 4))))
+    np.testing.assert_allclose([r["latency"] for r in recs], want, rtol=1e-12, atol=1e-12)
+    # a part the table lacks: the batch path names it, as the per-config path does
+    large = space.decode(space.largest())
+    name, key = part_keys(tiny_table.spec, tiny_table.spec.layout(large))[3]
+    data = json.loads(json.dumps(tiny_table.data))
+    del data["entries"][key]
+    partial = LatencyTable(data, warn_device=False)
+    X = np.vstack([space.smallest(), space.largest()])
+    with pytest.raises(LatencyTableError, match=f"part {name} \\(key '{key}'\\)"):
+        partial.predict_genomes(X)
+    assert np.isfinite(partial.predict_genomes(X[:1])).all()
+    with pytest.raises(LatencyTableError, match="genomes of shape"):
+        tiny_table.predict_genomes(np.zeros((2, space.n_var + 1), dtype=int))
+
+
 def test_table_from_another_device_warns_with_both_names(tiny_table: LatencyTable) -> None:
     data = json.loads(json.dumps(tiny_table.data))
     data["device"]["name"] = "Snapdragon 888 (Android aarch64)"

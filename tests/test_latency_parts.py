@@ -151,6 +151,20 @@ def test_table_round_trip(nets, tables, kind: str, tmp_path) -> None:
     assert LatencyTable.load(path).net.settings() == net.settings()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_batch_genomes_equals_per_config(nets, tables, kind: str) -> None:
+    """The vectorised path a search uses (choice: one array per layer; NB201: memoised per
+    distinct genome) returns the per-config floats, also for repeated genomes."""
+    table, space = tables[kind], nets[kind].space
+    X = np.vstack([space.smallest(), space.largest(), space.sample(200, 11)])
+    X = np.vstack([X, X[:50]])
+    want = table.predict_many(space.decode_many(X))
+    for _ in range(2):  # compiled / memo filled, then warm
+        np.testing.assert_allclose(table.batch_genomes(X)["latency"], want, rtol=1e-12,
+                                   atol=1e-12)
+    assert table._genomes.kind == {"choice": "choice", "nb201": "memo"}[kind]
+
+
 def test_table_of_another_supernet_is_refused(nets, tables, tmp_path) -> None:
     nb_path = tables["nb201"].save(tmp_path / "nb.json")
     ch_path = tables["choice"].save(tmp_path / "ch.json")

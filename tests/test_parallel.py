@@ -280,6 +280,67 @@ def test_loky_executor_retries_once_then_reports_the_dead_task():
     assert out == {i: i * 10 for i in range(6) if i != 3}
 
 
+def _worker_state():
+    import dask
+
+    from evo_nas import parallel
+
+    return (dict(parallel._WORKER), {k: os.environ.get(k) for k in parallel.MALLOC_ENV},
+            dask.config.get("distributed.worker.memory.pause", None))
+
+
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_workers_know_their_rank_and_threads_and_reuse_freed_memory(backend):
+    """A Dask worker's rank was lost (its setup plugin, pickled by value, set a copy of the
+    module state); workers start with MALLOC_ENV (see steady_allocator), and a local Dask
+    worker is not paused for the memory it keeps."""
+    from evo_nas.parallel import MALLOC_ENV
+
+    driver_env = dict(os.environ)
+    ex = make_executor(backend, workers=1)
+    try:
+        [(_, (state, env, pause))] = list(ex.run(_worker_state, [()]))
+        assert dict(os.environ) == driver_env  # the nannies' worker settings are not left here
+    finally:
+        ex.close()
+    assert state["rank"] == 0 and state["threads"] == 1
+    assert env == MALLOC_ENV
+    assert state["allocator"].startswith("glibc malloc") and "MALLOC_MMAP_MAX_=0" in state[
+        "allocator"], state["allocator"]
+    if backend == "dask":
+        assert pause is False
+
+
+def _pid_holding(mb):
+    """This worker's pid, after growing its resident size by ``mb`` MB that it keeps."""
+    if mb:  # kept by a module (this function's globals are a copy per call: pickled by value)
+        sys.__dict__.setdefault("_evo_nas_test_kept", []).append(b"\x01" * (mb << 20))
+        time.sleep(1.2)  # past loky's 1 s between leak checks
+    return os.getpid()
+
+
+def test_a_loky_worker_that_keeps_memory_is_not_replaced():
+    """loky replaces a worker grown 300 MB since its first task (its leak guard); an evaluation
+    worker would then load its checkpoint and data again, mid-batch."""
+    ex = LokyExecutor(1)
+    try:
+        pids = [dict(ex.run(_pid_holding, [(mb,)]))[0] for mb in (0, 400, 0, 0)]
+    finally:
+        ex.close()
+    assert len(set(pids)) == 1, pids
+
+
+def test_steady_allocator_can_be_turned_off():
+    code = "from evo_nas.parallel import steady_allocator as s; print(s()); print(s())"
+    for value, want in (("system", "system default (EVO_NAS_MALLOC=system)"),
+                        ("", "glibc malloc: MALLOC_ARENA_MAX=1")):
+        env = {**os.environ, "EVO_NAS_MALLOC": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        if value or sys.platform.startswith("linux"):
+            assert out[0].startswith(want) and out[1] == out[0], out
+
+
 def test_local_dask_binds_loopback_only_and_bad_settings_fail():
     from evo_nas.errors import ConfigError
 
