@@ -25,6 +25,7 @@ the table lacks gives NaN here and the row is predicted the per-config way, whic
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -35,13 +36,14 @@ __all__ = ["DENSE_LIMIT", "GenomeLatency", "compile_genome_latency"]
 DENSE_LIMIT = 1 << 22  # genomes; the memo of a larger space is a dict
 
 
-class GenomeLatency:
+class GenomeLatency(ABC):
     """Uncalibrated part sums (ms) of canonical genomes; NaN where the table lacks a part."""
 
     kind = "abstract"
 
+    @abstractmethod
     def sums(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Part sums of genome batch ``X`` (n, n_var) -> (n,)."""
 
 
 class _MobileNetSums(GenomeLatency):
