@@ -103,7 +103,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-images", type=int, help="images for BN re-calibration (default 500)")
     p.add_argument("--predictor", help="surrogate predictor with --algorithm surrogate: default, "
                    "rf, extra_trees, gb, gp, mlp, kernel_ridge, ensemble, adaptive")
-    p.add_argument("--backend", choices=("serial", "loky", "dask"),
+    # no argparse choices: an unknown name is the config's one-line error (search.backend)
+    p.add_argument("--backend",
                    help="where supernet evaluations run: serial (default, in this process), "
                         "loky (--workers local processes) or dask (--scheduler, or a local "
                         "cluster of --workers processes on 127.0.0.1)")

@@ -11,13 +11,13 @@ import dataclasses
 import difflib
 import os
 import re
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import yaml
 
 from evo_nas.errors import ConfigError
@@ -109,6 +109,10 @@ class RunConfig:
         from evo_nas.algorithms import ALGORITHMS
         from evo_nas.data import DATASETS
 
+        # seeds first: build_supernet seeds torch, which overflows past 2**64 with a traceback
+        for where, seed in (("seed", self.seed), ("train.seed", self.train.seed)):
+            if not 0 <= seed <= MAX_SEED:
+                raise ConfigError(f"{where} = {seed}: must be between 0 and {MAX_SEED} (2**32-1)")
         net = self.build_supernet()  # unknown presets and supernet options fail here
         if self.data.dataset not in DATASETS:
             raise ConfigError(_choose("data.dataset", self.data.dataset, DATASETS))
@@ -118,9 +122,6 @@ class RunConfig:
             raise ConfigError(f"name = {self.name!r}: must be a plain directory name")
         if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device = {self.device!r}: choose 'cpu', 'cuda' or 'cuda:N'")
-        for where, seed in (("seed", self.seed), ("train.seed", self.train.seed)):
-            if not 0 <= seed <= MAX_SEED:
-                raise ConfigError(f"{where} = {seed}: must be between 0 and {MAX_SEED} (2**32-1)")
         if self.data.max_train is not None and self.data.max_train < 1:
             raise ConfigError(f"data.max_train = {self.data.max_train}: must be >= 1 (training "
                               f"images; leave it unset for all)")

@@ -19,12 +19,12 @@ from evo_nas.data import Dataset, Split, calibration_images
 from evo_nas.errors import CheckpointError, ConfigError
 from evo_nas.nn.bn import frozen_bn, recalibrate_bn
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
-from evo_nas.parallel import SpecMetric, spec_digest, worker_device
+from evo_nas.parallel import SpecPickled, spec_digest, worker_device
 
-__all__ = ["SupernetAccuracy", "SupernetAccuracySpec"]
+__all__ = ["SupernetAccuracy", "SupernetMetricSpec", "SupernetAccuracySpec"]
 
 
-class SupernetAccuracy:
+class SupernetAccuracy(SpecPickled):
     """``error`` (100 - accuracy %) and ``loss`` (cross-entropy) of sub-networks, read from the
     shared supernet weights.
 
@@ -37,7 +37,6 @@ class SupernetAccuracy:
     """
 
     cheap = False
-    worker_spec: SupernetAccuracySpec | None = None  # set: pickles as this small spec
 
     def __init__(self, net: WeightSharingSupernet, data: Dataset, split: str = "val",
                  calib_images: int = 500, calib_batch: int = 250, batch_size: int = 1000,
@@ -89,13 +88,6 @@ class SupernetAccuracy:
             self._labels = [self._to_device(y) for y in self.eval_split.y.split(self.batch_size)]
         return self._labels
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """With a :attr:`worker_spec`, pickle as the spec alone: a worker builds the evaluator
-        from it once (checkpoint, data) and keeps it, instead of receiving the model per task."""
-        if self.worker_spec is not None:
-            return SpecMetric, (self.worker_spec,)
-        return super().__reduce_ex__(protocol)
-
     @torch.no_grad()
     def evaluate(self, config: dict[str, Any]) -> tuple[float, float]:
         """(accuracy %, mean cross-entropy) of one sub-network."""
@@ -123,31 +115,37 @@ class SupernetAccuracy:
 
 
 @dataclass
-class SupernetAccuracySpec:
-    """How a worker process builds the same :class:`SupernetAccuracy` as the driver: the
-    checkpoint's path and digest, :func:`~evo_nas.data.load_dataset` arguments and the
-    evaluator's settings. A few hundred bytes, sent instead of the model; ``digest`` keys the
-    per-worker cache (:func:`evo_nas.parallel.from_spec`). ``device`` ``cuda`` becomes one GPU
-    per worker (:func:`evo_nas.parallel.worker_device`)."""
+class SupernetMetricSpec:
+    """How a worker process builds the same supernet-backed metric as the driver: which one
+    (``metric``: ``accuracy`` for :class:`SupernetAccuracy`, ``proxy`` for
+    :class:`~evo_nas.proxies.ZeroCostProxy`), the checkpoint's path and digest,
+    :func:`~evo_nas.data.load_dataset` arguments and the metric's settings. A few hundred bytes,
+    sent instead of the model; ``digest`` keys the per-worker cache
+    (:func:`evo_nas.parallel.from_spec`). ``device`` ``cuda`` becomes one GPU per worker
+    (:func:`evo_nas.parallel.worker_device`)."""
 
     checkpoint: str
     checkpoint_sha: str
     data: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    metric: str = "accuracy"
 
     @property
     def digest(self) -> str:
         return spec_digest(asdict(self))
 
-    def build(self) -> SupernetAccuracy:
+    def build(self) -> Any:
         """Load the checkpoint (refusing a file whose bytes differ from the driver's) and the
-        data, as the driver did."""
+        data, as the driver did, and make the metric."""
         import hashlib
 
         from evo_nas.data import load_dataset
         from evo_nas.train import load_checkpoint
 
+        if self.metric not in ("accuracy", "proxy"):
+            raise ConfigError(f"worker spec metric = {self.metric!r}: choose 'accuracy' or "
+                              "'proxy'")
         path = Path(self.checkpoint)
         if not path.is_file():
             raise CheckpointError(f"worker: checkpoint {self.checkpoint!r} does not exist here "
@@ -161,6 +159,15 @@ class SupernetAccuracySpec:
                                   "driver's (another file at the same path)")
         net, _ = load_checkpoint(path)
         data = load_dataset(**self.data)
-        acc = SupernetAccuracy(net, data, device=worker_device(self.device), **self.options)
-        acc.worker_spec = self
-        return acc
+        device = worker_device(self.device)
+        if self.metric == "proxy":
+            from evo_nas.proxies import ZeroCostProxy
+
+            metric: Any = ZeroCostProxy(net, data, device=device, **self.options)
+        else:
+            metric = SupernetAccuracy(net, data, device=device, **self.options)
+        metric.worker_spec = self
+        return metric
+
+
+SupernetAccuracySpec = SupernetMetricSpec  # the name before proxies had specs too

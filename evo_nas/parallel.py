@@ -44,9 +44,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from evo_nas.errors import ConfigError
 
-__all__ = ["BACKENDS", "MALLOC_ENV", "WorkerSpec", "SpecMetric", "WorkerDied", "Executor",
-           "SerialExecutor", "LokyExecutor", "DaskExecutor", "make_executor", "from_spec",
-           "worker_rank", "worker_device", "spec_digest", "steady_allocator", "release_memory"]
+__all__ = ["BACKENDS", "MALLOC_ENV", "WorkerSpec", "SpecMetric", "SpecPickled", "WorkerDied",
+           "Executor", "SerialExecutor", "LokyExecutor", "DaskExecutor", "make_executor",
+           "from_spec", "worker_rank", "worker_device", "spec_digest", "steady_allocator",
+           "release_memory"]
 
 BACKENDS = ("serial", "loky", "dask")
 
@@ -165,6 +166,19 @@ def from_spec(spec: WorkerSpec) -> Any:
     if obj is None:
         obj = _BUILT[spec.digest] = spec.build()
     return obj
+
+
+class SpecPickled:
+    """Mixin of heavy metrics: with a :attr:`worker_spec` set, the object pickles as that small
+    spec alone, so a worker builds it once (checkpoint, data) and keeps it, instead of receiving
+    the model with every task."""
+
+    worker_spec: WorkerSpec | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.worker_spec is not None:
+            return SpecMetric, (self.worker_spec,)
+        return super().__reduce_ex__(protocol)
 
 
 class SpecMetric:

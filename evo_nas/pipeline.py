@@ -14,6 +14,7 @@ from typing import Any
 
 from evo_nas.config import RunConfig, to_dict
 from evo_nas.data import Dataset, load_dataset
+from evo_nas.errors import ConfigError
 from evo_nas.result import SearchResult
 from problems import NASProblem
 
@@ -223,30 +224,46 @@ def _search_locked(cfg: RunConfig, checkpoint: str | Path | None, progress: bool
 
 def evaluation_executor(cfg: RunConfig, ckpt: Path, problem: NASProblem) -> Any:
     """The executor of ``search.backend`` (None for ``serial``: evaluate in this process). The
-    supernet evaluator then travels to workers as a small spec (checkpoint path and digest,
-    data and eval settings) that each worker builds once, not as the model."""
+    supernet-backed metrics (accuracy, zero-cost proxies) then travel to workers as small specs
+    (checkpoint path and digest, data and metric settings) that each worker builds once, not
+    as the model. Latency measured per sub-network is refused there: timing needs the machine
+    to itself, and workers would time each other's load."""
     s = cfg.search
     if s.backend == "serial":
         return None
-    from evo_nas.objectives import SupernetAccuracy, SupernetAccuracySpec
+    from evo_nas.latency import MeasuredLatency
+    from evo_nas.objectives import SupernetAccuracy, SupernetMetricSpec
     from evo_nas.parallel import make_executor
+    from evo_nas.proxies import ZeroCostProxy
 
+    if any(isinstance(m, MeasuredLatency) for m in problem.metrics.values()):
+        raise ConfigError(
+            f"search.backend = {s.backend!r}: latency is measured per sub-network here (this "
+            "supernet has no latency table), and parallel workers would time each other's "
+            "load; use search.backend: serial, or give latency.table")
     d, e = cfg.data, cfg.eval
 
     def absolute(path: str | None) -> str | None:
         return None if path is None else str(Path(path).resolve())
 
-    spec = SupernetAccuracySpec(
-        checkpoint=str(ckpt.resolve()), checkpoint_sha=_file_digest(ckpt),
-        data={"name": d.dataset, "data_dir": absolute(d.data_dir), "download": d.download,
-              "seed": cfg.seed, "val_fraction": d.val_fraction, "max_train": d.max_train,
-              "path": absolute(d.path)},
-        options={"split": e.split, "calib_images": e.calib_images, "batch_size": e.batch_size,
-                 "seed": cfg.seed, "bn": e.bn, "eval_images": e.eval_images},
-        device=cfg.device)
+    common = {"checkpoint": str(ckpt.resolve()), "checkpoint_sha": _file_digest(ckpt),
+              "data": {"name": d.dataset, "data_dir": absolute(d.data_dir),
+                       "download": d.download, "seed": cfg.seed,
+                       "val_fraction": d.val_fraction, "max_train": d.max_train,
+                       "path": absolute(d.path)},
+              "device": cfg.device}
     for metric in problem.metrics.values():
         if isinstance(metric, SupernetAccuracy):
-            metric.worker_spec = spec
+            metric.worker_spec = SupernetMetricSpec(
+                **common, metric="accuracy",
+                options={"split": e.split, "calib_images": e.calib_images,
+                         "batch_size": e.batch_size, "seed": cfg.seed, "bn": e.bn,
+                         "eval_images": e.eval_images})
+        elif isinstance(metric, ZeroCostProxy):
+            metric.worker_spec = SupernetMetricSpec(
+                **common, metric="proxy",
+                options={"proxy": metric.proxy, "batch_size": metric.batch_size,
+                         "seed": metric.seed})
     return make_executor(s.backend, s.workers, s.scheduler, s.worker_threads)
 
 

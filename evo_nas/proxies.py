@@ -45,6 +45,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from evo_nas.data import Dataset
 from evo_nas.errors import ConfigError
 from evo_nas.nn.protocol import WeightSharingSupernet, prepare_input
+from evo_nas.parallel import SpecPickled
 
 __all__ = ["PROXIES", "ZeroCostProxy", "nwot", "nwot_kernel", "proxy_scores", "reinitialise",
            "synflow"]
@@ -171,7 +172,7 @@ def reinitialise(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-class ZeroCostProxy:
+class ZeroCostProxy(SpecPickled):
     """A zero-cost proxy as a NASProblem metric: ``proxy(configs) -> {name: -scores}``.
 
     Each config is scored on ``net.extract(config)``, re-initialised from ``seed``
@@ -180,7 +181,8 @@ class ZeroCostProxy:
     :func:`~evo_nas.nn.protocol.prepare_input`; SynFlow only needs the input shape. Scores are
     negated because NASProblem minimises (see the module docstring); :meth:`scores` gives them
     positive. One forward (and for SynFlow a backward) per architecture is not free, so the
-    metric is not ``cheap``: budgets are not pre-checked with it."""
+    metric is not ``cheap``: budgets are not pre-checked with it. With a ``worker_spec`` it
+    pickles as that spec (see :class:`evo_nas.parallel.SpecPickled`)."""
 
     cheap = False
 
@@ -191,6 +193,7 @@ class ZeroCostProxy:
         if batch_size < 2:
             raise ConfigError(f"batch_size = {batch_size}: NWOT needs at least 2 images")
         self.net, self.proxy, self.seed, self.device = net, proxy, seed, device
+        self.batch_size = batch_size
         n = min(batch_size, len(data.train))
         pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
         self.images = data.train.x[pick[:n]]

@@ -234,7 +234,8 @@ class SearchSpace:
         """Validated copy of ``X`` with every inactive gene fixed at index 0 (vectorised)."""
         out = self.validate(X).copy()
         two = np.atleast_2d(out)
-        two[~self.active(two)] = 0
+        if self._conditions:
+            two[~self.active(two)] = 0
         if self.canonicalizer is not None:
             two = np.asarray(self.canonicalizer(two), dtype=np.int64)
         return two.reshape(out.shape)
@@ -260,6 +261,11 @@ class SearchSpace:
     def key(self, x: np.ndarray | Sequence[int]) -> str:
         """Hashable, human-readable identity of one genome (canonicalised first)."""
         return "-".join(str(int(v)) for v in self.canonical(np.asarray(x)))
+
+    def keys(self, X: np.ndarray) -> list[str]:
+        """:meth:`key` of every row of a canonical genome matrix (the hot path: no re-checks)."""
+        digits = [str(i) for i in range(int(self.xu.max()) + 1)]
+        return ["-".join(map(digits.__getitem__, row)) for row in np.atleast_2d(X).tolist()]
 
     # ----------------------------------------------------------------- configs
     def decode(self, x: np.ndarray | Sequence[int]) -> dict[str, Any]:

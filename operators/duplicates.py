@@ -16,8 +16,9 @@ class CanonicalDuplicateElimination(DuplicateElimination):
         self.space = space
 
     def _keys(self, pop) -> list[bytes]:
-        X = self.space.canonical(np.round(pop.get("X")).astype(np.int64))
-        return [row.tobytes() for row in np.atleast_2d(X)]
+        X = np.ascontiguousarray(np.atleast_2d(
+            self.space.canonical(np.round(pop.get("X")).astype(np.int64))))
+        return X.view(np.dtype((np.void, X.shape[1] * X.itemsize))).ravel().tolist()
 
     def _do(self, pop, other, is_duplicate):
         seen = set(self._keys(other)) if other is not None else set()

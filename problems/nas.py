@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from operator import getitem
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,7 +85,7 @@ class NASProblem(Problem):
         """The distinct canonical keys of ``X``, in order of first appearance, that would need a
         real evaluation: neither in memory nor a successful archive entry of this scope."""
         X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
-        keys = list(dict.fromkeys(self.space.key(row) for row in X))
+        keys = list(dict.fromkeys(self.space.keys(X)))
         keys = [k for k in keys if k not in self._cache]
         if keys and self.archive is not None:
             cached = self.archive.lookup(self.scope, keys)
@@ -109,7 +110,7 @@ class NASProblem(Problem):
         dies on it when it runs alone (its one retry; see :class:`evo_nas.parallel.WorkerDied`).
         """
         X = np.atleast_2d(self.space.canonical(np.round(X).astype(np.int64)))
-        keys = ["-".join(map(str, row)) for row in X.tolist()]  # space.key of canonical rows
+        keys = self.space.keys(X)
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
             first: dict[str, int] = {}
@@ -122,10 +123,11 @@ class NASProblem(Problem):
             results = self._compute_new(rows, configs)
             done: dict[int, tuple[dict[str, float], str, str | None, float]] = {}
             j = 0
+            genomes = X.tolist()
             for k in todo:
-                row = X[first[k]]
+                row = genomes[first[k]]
                 if k in cached:
-                    self._record(k, row.tolist(), self.space.decode(row), cached[k]["metrics"],
+                    self._record(k, row, self.space.decode(row), cached[k]["metrics"],
                                  cached[k]["seconds"], "ok", None)
                     continue
                 while j not in done:
@@ -133,7 +135,7 @@ class NASProblem(Problem):
                     done[i] = out
                 values, status, error, seconds = done.pop(j)
                 self.n_real += 1
-                self._record(k, row.tolist(), configs[j], values, seconds, status, error)
+                self._record(k, row, configs[j], values, seconds, status, error)
                 j += 1
         return [self._cache[k] for k in keys]
 
@@ -141,7 +143,7 @@ class NASProblem(Problem):
         """``space.decode`` of canonical rows, without canonicalising again (the hot path)."""
         opts = [c.options for c in self.space.choices]
         names = [c.name for c in self.space.choices]
-        return [{n: o[v] for n, o, v in zip(names, opts, row, strict=True)}
+        return [dict(zip(names, map(getitem, opts, row), strict=True))
                 for row in rows.tolist()]
 
     def _compute_new(self, rows: np.ndarray, configs: list[dict[str, Any]]
@@ -156,14 +158,24 @@ class NASProblem(Problem):
         t0 = time.perf_counter()
         cheap_vals, cheap_err = self._compute_cheap(cheap, rows, configs)
         share = (time.perf_counter() - t0) / n
-        tasks = [(dear, c) for i, c in enumerate(configs) if cheap_err[i] is None] if dear else []
-        index = [i for i in range(n) if cheap_err[i] is None] if dear else []
+        if not dear:  # every metric is cheap: whole rows at once (the zero-cost hot path)
+            names = list(self.metrics)
+            table = np.column_stack([cheap_vals[k] for k in names])
+            finite = np.isfinite(table).all(axis=1).tolist()
+            for i, row in enumerate(table.tolist()):
+                if cheap_err[i] is not None:
+                    yield i, self._outcome({}, "failed", cheap_err[i], share)
+                elif finite[i]:
+                    yield i, (dict(zip(names, row, strict=True)), "ok", None, share)
+                else:
+                    yield i, self._outcome(dict(zip(names, row, strict=True)), "ok", None, share)
+            return
+        tasks = [(dear, c) for i, c in enumerate(configs) if cheap_err[i] is None]
+        index = [i for i in range(n) if cheap_err[i] is None]
+        columns = {k: v.tolist() for k, v in cheap_vals.items()}  # Python floats, read once
         for i in range(n):
             if cheap_err[i] is not None:
                 yield i, self._outcome({}, "failed", cheap_err[i], share)
-            elif not dear:
-                yield i, self._outcome({k: float(v[i]) for k, v in cheap_vals.items()}, "ok",
-                                       None, share)
         if not tasks:
             return
         executor = self.executor
@@ -189,7 +201,7 @@ class NASProblem(Problem):
             values, status, error, seconds = res
             if status == "raise":
                 raise error  # an EvoNasError: a user error, as in the driver
-            values = {**{k: float(v[i]) for k, v in cheap_vals.items()}, **values}
+            values = {**{k: v[i] for k, v in columns.items()}, **values}
             yield i, self._outcome(values, status, error, seconds + share)
 
     def _outcome(self, values: dict[str, float], status: str, error: Any, seconds: float
@@ -197,8 +209,9 @@ class NASProblem(Problem):
         """Metrics in :attr:`metrics` order (NaN when failed) and the status NaN values give."""
         if status != "ok":
             values = {}
-        values = {k: float(values.get(k, float("nan"))) for k in self.metrics}
-        if status == "ok" and not all(math.isfinite(v) for v in values.values()):
+        nan = float("nan")
+        values = {k: float(values.get(k, nan)) for k in self.metrics}
+        if status == "ok" and not all(map(math.isfinite, values.values())):
             status = "nan"
             error = "non-finite " + ", ".join(
                 n for n, v in values.items() if not math.isfinite(v))
@@ -279,8 +292,10 @@ class NASProblem(Problem):
         return metric_values(metrics, configs, genomes)
 
     def is_feasible(self, rec: Mapping[str, float]) -> bool:
-        return all(np.isfinite(rec[n]) for n in self.objective_names) and all(
-            rec[n] <= b for n, b in self.budgets.items())
+        for n in self.objective_names:
+            if not math.isfinite(rec[n]):
+                return False
+        return all(rec[n] <= b for n, b in self.budgets.items())
 
     def _evaluate(self, X, out, *args, **kwargs) -> None:
         recs = self.measure(X)

@@ -90,8 +90,24 @@ CASES = [
     ("seed_neg", ["train", "--seed", "-1"], None, "seed = -1"),
     ("seed_huge", ["search", "--seed", str(2**32)], None, f"seed = {2**32}"),
     ("train_seed_huge", ["train"], "train: {seed: 99999999999}\n", "train.seed = 99999999999"),
+    # past torch's 64-bit seed: was a traceback from torch.manual_seed before the range check
+    ("seed_past_uint64", ["search", "--seed", str(2**64)], None, f"seed = {2**64}"),
+    ("seed_neg_huge", ["train", "--seed", str(-2**64)], None, f"seed = {-2**64}"),
+    ("config_seed_past_uint64", ["train"], f"seed: {2**70}\n", f"seed = {2**70}"),
     ("threads_0", ["train", "--threads", "0"], None, "--threads = 0"),
     ("threads_neg", ["search", "--threads", "-2"], None, "--threads = -2"),
+    # search --backend: the config's one line, not argparse's usage block
+    ("search_backend_unknown", ["search", "--backend", "nope"], None,
+     "search.backend = 'nope': choose one of"),
+    ("search_workers_0", ["search", "--backend", "loky", "--workers", "0"], None,
+     "search.workers = 0"),
+    ("nsga2_crossover_5", ["search"], "search: {options: {crossover_prob: 5}}\n",
+     "crossover_prob = 5: must be a number in 0..1"),
+    ("nsga2_crossover_text", ["search"], "search: {options: {crossover_prob: high}}\n",
+     "crossover_prob = 'high'"),
+    ("regularized_sample_size", ["search"],
+     "search: {algorithm: regularized, options: {sample_size: 9}}\n",
+     "sample_size = 9: must be an int in 1..pop_size (4)"),
 ]
 if not CUDA:
     CASES.append(("no_gpu", ["search", "--device", "cuda"], None,

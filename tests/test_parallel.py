@@ -361,3 +361,52 @@ def test_local_dask_binds_loopback_only_and_bad_settings_fail():
         make_executor("ray")
     with pytest.raises(ConfigError, match="needs --backend dask"):
         make_executor("loky", 2, scheduler="tcp://10.0.0.1:8786")
+
+
+# --------------------------------------------------------------------------- proxies, latency
+def _proxy_run(setup, db, backend, workers):
+    """An ``nwot, flops`` search as ``evo-nas search`` builds it: (archive rows, pickled size of
+    the proxy metric as a task carries it)."""
+    import pickle
+
+    from evo_nas.config import load_config
+    from evo_nas.pipeline import build_problem, evaluation_executor, load_run_data
+    from evo_nas.train import load_checkpoint
+
+    path, _ = setup
+    cfg = load_config({"preset": "tiny", "eval": dict(EVAL),
+                       "search": {"pop_size": POP, "generations": GENS, "backend": backend,
+                                  "workers": workers, "objectives": ["nwot", "flops"]}})
+    net, _ = load_checkpoint(path)
+    problem = build_problem(net, load_run_data(cfg), cfg)
+    problem.executor = evaluation_executor(cfg, path, problem)
+    size = len(pickle.dumps(problem.metrics["nwot"]))
+    try:
+        with Archive(db) as archive:
+            problem.attach(archive, "r", scope="s")
+            search(problem, pop_size=POP, generations=GENS, seed=SEED)
+    finally:
+        if problem.executor is not None:
+            problem.executor.close()
+    return rows_of(db), size
+
+
+def test_zero_cost_proxies_reach_workers_as_a_spec_with_the_same_values(setup, tmp_path):
+    serial, whole = _proxy_run(setup, tmp_path / "s.db", "serial", 1)
+    rows, spec = _proxy_run(setup, tmp_path / "l.db", "loky", 2)
+    assert rows == serial and len(rows) > POP  # same genomes, order and proxy values
+    assert all(status == "ok" for _, status, _ in rows)
+    assert spec < 2000 < whole  # a task carries the small spec, not the supernet and images
+
+
+def test_measured_latency_is_refused_on_parallel_workers(setup):
+    from evo_nas.errors import ConfigError
+    from evo_nas.latency import MeasuredLatency
+    from evo_nas.pipeline import evaluation_executor
+
+    path, cfg = setup
+    problem, _ = build(setup)  # serial: nothing started
+    problem.metrics["latency"] = MeasuredLatency("tiny")
+    cfg.search.backend, cfg.search.workers = "loky", 2
+    with pytest.raises(ConfigError, match="search.backend = 'loky': latency is measured"):
+        evaluation_executor(cfg, path, problem)

@@ -106,6 +106,46 @@ def test_scope_changes_with_every_setting_that_changes_a_value(trained_tiny, tab
                                                         ("error", "flops")))
 
 
+def test_scope_follows_the_bytes_of_the_checkpoint_and_data_file(trained_tiny, tmp_path):
+    """The checkpoint and an npz data file count by content: the same bytes under another
+    path share the scope; other bytes under the same path do not."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from evo_nas.config import load_config
+    from evo_nas.nn import Supernet
+    from evo_nas.pipeline import evaluation_scope
+    from evo_nas.train import save_checkpoint
+
+    def scope(ckpt, data=None):
+        cfg = load_config({"data": data} if data else {})
+        return evaluation_scope(cfg, ckpt, "mobilenet-tiny", ("error", "flops"))
+
+    ckpt = trained_tiny[1]
+    copy = shutil.copy(ckpt, tmp_path / "copy.pt")
+    assert scope(copy) == scope(ckpt)
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp_path / "other.pt", Supernet("tiny"))
+    assert scope(other) != scope(ckpt)
+
+    npz = tmp_path / "d.npz"
+
+    def write(seed):
+        rng = np.random.default_rng(seed)
+        np.savez(npz, train_images=rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8),
+                 train_labels=np.arange(40) % 4)
+
+    data = {"dataset": "npz", "path": str(npz)}
+    write(0)
+    first = scope(ckpt, data)
+    write(0)
+    assert scope(ckpt, data) == first
+    write(1)  # same path, other images
+    assert scope(ckpt, data) != first
+
+
 # --------------------------------------------------------------------------- 2. one writer
 def _hold(path):
     """Lock ``path`` on its own open file description, as another search would."""
