@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/evo-nas demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(STAMP)

@@ -13,7 +13,8 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from evo_nas.metrics import CATALOGUE, user_column, user_value  # noqa: E402  (re-exported)
 
-__all__ = ["SearchResult", "pareto_rows", "plot_pareto", "user_column", "user_value"]
+__all__ = ["SearchResult", "pareto_plot_layout", "pareto_rows", "plot_pareto", "user_column",
+           "user_value"]
 
 
 def pareto_rows(rows: list[dict[str, Any]], objectives: list[str]) -> list[dict[str, Any]]:
@@ -105,16 +106,40 @@ class SearchResult:
         return written
 
 
+def pareto_plot_layout(result: SearchResult) -> tuple[str | None, str, str]:
+    """``(x objective or None for the evaluation number, y objective, title)`` of pareto.png.
+
+    Two objectives: the second against the first. One objective: the objective against the
+    evaluation number (a front of one objective is its best value). Three or more: the first two,
+    the title naming the objectives not drawn (the front is non-dominated on all of them, so
+    some of its points look dominated here)."""
+    objs = result.objectives
+    head = f"{len(result.pareto)} Pareto architectures / {result.n_evals} evaluated"
+    if len(objs) == 1:
+        return None, objs[0], f"{head}\n{user_column(objs[0])} by evaluation (one objective)"
+    if len(objs) == 2:
+        return objs[1], objs[0], head
+    hidden = ", ".join(user_column(o) for o in objs[2:])
+    return objs[1], objs[0], (f"{head}\nfirst 2 of {len(objs)} objectives shown; front is "
+                              f"non-dominated on all ({hidden} not drawn)")
+
+
 def plot_pareto(result: SearchResult, path: str | Path) -> Path:
-    """Scatter of every evaluated architecture with the Pareto front on the first two objectives."""
+    """Scatter of every evaluated architecture with the Pareto front; what is plotted for one,
+    two or more objectives is :func:`pareto_plot_layout`'s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    objs = result.objectives
-    x_name, y_name = (objs[1], objs[0]) if len(objs) > 1 else (objs[0], objs[0])
+    x_name, y_name, title = pareto_plot_layout(result)
+
+    def xs(rows: list[dict[str, Any]]) -> list[float]:
+        if x_name is None:
+            return [r["eval"] for r in rows]
+        return [user_value(x_name, r[x_name]) for r in rows]
+
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for rows, style in (
         ([r for r in result.history if not r["feasible"]], dict(c="0.8", s=10, label="infeasible")),
@@ -123,15 +148,16 @@ def plot_pareto(result: SearchResult, path: str | Path) -> Path:
         (result.pareto, dict(c="C3", s=30, label="Pareto front")),
     ):
         if rows:
-            ax.scatter([user_value(x_name, r[x_name]) for r in rows],
-                       [user_value(y_name, r[y_name]) for r in rows], **style)
+            ax.scatter(xs(rows), [user_value(y_name, r[y_name]) for r in rows], **style)
     for name, bound in result.budgets.items():
         if name == x_name:
             ax.axvline(user_value(name, bound), ls="--", c="k", lw=1, label="budget")
-    ax.set_xlabel(user_column(x_name))
+        elif name == y_name:
+            ax.axhline(user_value(name, bound), ls="--", c="k", lw=1, label="budget")
+    ax.set_xlabel("evaluation" if x_name is None else user_column(x_name))
     ax.set_ylabel(user_column(y_name))
     ax.legend(loc="best", fontsize=8)
-    ax.set_title(f"{len(result.pareto)} Pareto architectures / {result.n_evals} evaluated")
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -94,3 +94,26 @@ def test_result_files(tmp_path):
     assert len((tmp_path / "history.csv").read_text().splitlines()) == result.n_evals + 1
     table = result.table()
     assert "accuracy_%" in table and "MFLOPs" in table
+
+
+@pytest.mark.parametrize("objectives", [["error"], ["error", "flops"],
+                                        ["error", "flops", "latency"]])
+def test_pareto_png_says_what_it_plots(objectives, tmp_path):
+    """One objective: against the evaluation number, not against itself; three: the first two,
+    and the title names the one not drawn."""
+    from evo_nas.result import SearchResult, pareto_plot_layout, pareto_rows
+
+    rows = [{"eval": i, "genome": [i], "config": {}, "error": 10.0 - i, "flops": 1.0 + i,
+             "latency": 3.0 - 0.5 * i, "feasible": True, "seconds": 0.1, "status": "ok",
+             "fault": None} for i in range(4)]
+    result = SearchResult(objectives, {}, rows, pareto_rows(rows, objectives))
+    x, y, title = pareto_plot_layout(result)
+    assert y == "error"
+    if len(objectives) == 1:
+        assert x is None and "by evaluation (one objective)" in title
+    elif len(objectives) == 2:
+        assert x == "flops" and "\n" not in title
+    else:
+        assert x == "flops" and "first 2 of 3 objectives" in title and "latency_ms" in title
+    assert (tmp_path / "pareto.png") in result.save(tmp_path)
+    assert (tmp_path / "pareto.png").stat().st_size > 0
