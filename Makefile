@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,9 +17,17 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/evo-nas demo
 
+# Both tiers (what CI runs) in one pytest run: one xdist start and one set of per-worker session
+# fixtures (the trained tiny supernet), and files handed out heaviest first (tests/conftest.py
+# orders them; --no-loadscope-reorder keeps that order) so neither worker idles at the end.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "slow or not slow" tests
+
+# The fast tier only (= plain `pytest`, which deselects tests marked slow).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

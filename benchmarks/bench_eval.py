@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -20,21 +18,12 @@ from pathlib import Path
 import torch
 
 from evo_nas.data import load_dataset
+from evo_nas.machine import machine_info
 from evo_nas.nn import Supernet, recalibrate_bn
 from evo_nas.objectives import SupernetAccuracy
 from evo_nas.train import TrainConfig, train_supernet
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine(device: str) -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor() or "unknown",
-            "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "device": device, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def sync(device: str) -> None:
@@ -102,7 +91,7 @@ def main() -> None:
     doc = {"benchmark": "eval", "what": "one subnet: BN re-calibration on 500 train images + "
            "validation on 360 digits images (tiny preset)", "repeats": args.repeats,
            "train_epochs_before_timing": args.epochs, "calib_images": 500,
-           "val_images": len(acc.eval_split), "machine": machine(args.device), "results": rows,
+           "val_images": len(acc.eval_split), "machine": machine_info(args.device), "results": rows,
            "date": time.strftime("%Y-%m-%d")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

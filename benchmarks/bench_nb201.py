@@ -4,11 +4,13 @@ its ranking scored by NAS-Bench-201's test accuracies, beside free baselines and
     python benchmarks/bench_nb201.py [--data NPZ] [--table CSV] [--C 16] [--N 2] [--epochs 60]
         [--cells 1000] [--levers] [--search-evals 300] [--out results/nb201_fidelity.json]
 
-Data: the CIFAR-10 subset (``--data`` or ``$EVO_NAS_CIFAR_NPZ``; default
-``../shared/data/cifar10-subset/cifar10_subset.npz``): the 4,660 training images are split into
+Data: the CIFAR-10 subset (``--data``, else ``$EVO_NAS_CIFAR_NPZ``, else
+``$EVO_NAS_DATA/cifar10-subset/cifar10_subset.npz``): the 4,660 training images are split into
 weights (80 %) and a held-out split (20 %) for BN statistics and scoring; the 932 test images are
-not used for ranking. Truth: ``--table`` / ``$EVO_NAS_NB201_CSV`` (default
-``../shared/data/nb201/nb201_cifar10.csv``), column ``c10_test_acc`` of each cell's own row.
+not used for ranking. Truth: ``--table``, else ``$EVO_NAS_NB201_CSV``, else
+``$EVO_NAS_DATA/nb201/nb201_cifar10.csv``, column ``c10_test_acc`` of each cell's own row. When
+none names a file, or it is missing, the benchmark exits with one line naming the flag and the
+variables.
 
 Cells: ``--cells`` distinct isomorphism classes (NB201's canonical representatives, see
 ``evo_nas.spaces.nb201``) drawn with a fixed seed; the one class of disconnected cells (output cut
@@ -66,13 +68,11 @@ from evo_nas.nb201_fidelity import (  # noqa: E402, F401  (re-exported for scrip
     run_study,
     save,
     score,
-    shared_data_dir,
     train,
     ws_search,
 )
 
 OUT = ROOT / "benchmarks" / "results"
-SHARED = shared_data_dir()
 Truth = NB201Truth  # the benchmark's old name
 
 
@@ -87,6 +87,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cells", type=int, default=1000)
     ap.add_argument("--lever-cells", type=int, default=200)
     ap.add_argument("--quick-levers", action="store_true", help="only the first five lever rows")
+    ap.add_argument("--lever-rows", help="comma-separated indices of the lever rows to run "
+                                         "(default all; e.g. 0,2 for default and strict fair)")
     ap.add_argument("--levers", action="store_true",
                     help="instead of the main study, train and score every lever row (equal "
                          "compute, --lever-cells cells) and write nb201_levers.json")
@@ -136,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.levers:
         X = draw_cells(args.cells, args.cell_seed)
         say(describe(X, data, args.C, args.N, args.epochs))
+        only = ([int(i) for i in args.lever_rows.split(",")] if args.lever_rows else None)
         rows = run_levers(data, truth, X[: args.lever_cells], args.C, args.N, args.epochs,
-                          args.seed, quick=args.quick_levers, log=say)
+                          args.seed, quick=args.quick_levers, log=say, only=only)
         out = save({"what": "NB201 supernet training levers at equal compute, each scored on "
                             f"the same {min(args.lever_cells, len(X))} cells against NB201 "
                             "c10_test_acc",

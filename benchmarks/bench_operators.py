@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +49,9 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # noqa: E4
 from evo_nas.algorithms import make_nsga2, make_regularized, make_tournament  # noqa: E402
 from evo_nas.algorithms.surrogate import hypervolume  # noqa: E402
 from evo_nas.costs import GenomeCosts  # noqa: E402
+from evo_nas.data_paths import resolve_nb201_path  # noqa: E402
+from evo_nas.errors import DataError  # noqa: E402
+from evo_nas.machine import machine_info  # noqa: E402
 from evo_nas.space import Choice, SearchSpace  # noqa: E402
 from evo_nas.spaces.mobilenet import MobileNetSpec, StageSpec  # noqa: E402
 from operators import (  # noqa: E402
@@ -61,7 +62,7 @@ from operators import (  # noqa: E402
     MixedCrossover,
     NeighbourMutation,
 )
-from problems.tabular import default_nb201_path, load_nb201  # noqa: E402
+from problems.tabular import load_nb201  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 NB201_COSTS = ("flops", "latency_raspi4", "latency_pixel3", "latency_eyeriss", "latency_fpga")
@@ -224,6 +225,12 @@ class Counting(Problem):
             self.seen.setdefault(k, row)
         out["F"] = F
 
+    def cheap_objectives(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """The cost column, free to look up (as a table's cost column or a cost model is for
+        ``NASProblem``): what evo-nas's sampling consults to anchor the cost axis."""
+        C = self.table.space.canonical(np.asarray(X))
+        return {"cost": self.table.f(C)[:, 1]}
+
     def front_F(self) -> np.ndarray:
         return np.array(list(self.seen.values()))
 
@@ -365,17 +372,11 @@ ABLATIONS = ("nsga2_old", "nsga2_prev", "nsga2_blend", "nsga2_flat", "nsga2_pm",
 
 
 # --------------------------------------------------------------------------- report
-def machine() -> dict:
-    pkgs = ("numpy", "pymoo")
-    return {"platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "versions": {p: metadata.version(p) for p in pkgs},
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=default_nb201_path())
+    ap.add_argument("--data", type=Path,
+                    help="the NB201 table: nb201_cifar10.csv or its folder (default "
+                         "$EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201)")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="2 seeds, budget 100, two tables")
@@ -392,8 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     want = set(args.tables.split(",")) if args.tables else None
     if args.quick:
         want = {"nb201_flops", "widths_flops"}
-    tables = nb201_tables(args.data) if want is None or any(
-        w.startswith("nb201") for w in want) else []
+    tables = []
+    if want is None or any(w.startswith("nb201") for w in want):
+        try:
+            tables = nb201_tables(resolve_nb201_path(args.data, "--data"))
+        except DataError as e:
+            sys.exit(f"bench_operators: {e}")
     if want is None or "mbv3_flops" in want:  # 1.8 M architectures: ~15 s to enumerate
         tables.append(mobilenet_table())
     tables.append(widths_table())
@@ -453,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
                      "pop_size=20) defaults: Pareto-rank tournaments of 5, 5 children/gen",
                      "random": "distinct uniform random canonical genomes",
                      "counting": "distinct canonical genomes evaluated; last batch truncated"},
-        "summary": summary, "results": results, "machine": machine(),
+        "summary": summary, "results": results,
+        "machine": machine_info(packages=("numpy", "pymoo")),
         "seconds_total": round(time.perf_counter() - t0, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,10 @@ backend, one torch thread per worker), ``overhead_vs_pymoo`` (seconds per evalua
 ``evo_nas.search`` over raw pymoo, same problem, same NSGA-II settings) and ``gpu_evals_per_s``
 (null without CUDA). Supernet: the ``cifar`` preset at its seeded initial weights (an evaluation
 costs the same whatever the weights: BN re-calibration + validation) on the real CIFAR-10 subset
-in ../shared/data/cifar10-subset. Each setting is timed on fresh architectures after a warm-up
-batch that starts the workers and loads the checkpoint and data in each, as a search does once.
+(``--data``, else ``$EVO_NAS_CIFAR_NPZ``, else ``$EVO_NAS_DATA/cifar10-subset``; none of them, or
+a missing file: a one-line exit naming the flag and the variables). Each setting is timed on
+fresh architectures after a warm-up batch that starts the workers and loads the checkpoint and
+data in each, as a search does once.
 Per setting it also records the mean seconds an evaluation took inside its process (so the rest
 of the wall time is transfer and scheduling), the round trip of an empty task, the malloc
 settings and resident size of each evaluating process (see ``evo_nas.parallel.steady_allocator``)
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,7 +35,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar10_subset.npz"
 
 
 # ----------------------------------------------------------------------------- overhead
@@ -112,8 +112,8 @@ def _process_state() -> tuple[int, str | None]:
     return rss, _WORKER["allocator"]
 
 
-def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[str, int]],
-                   device: str = "cpu") -> dict:
+def supernet_rates(data_path: Path, n: int, calib: int, eval_images: int,
+                   settings: list[tuple[str, int]], device: str = "cpu") -> dict:
     """Evaluations/s of ``n`` fresh architectures per (backend, workers), after a warm-up."""
     import torch
 
@@ -122,13 +122,11 @@ def supernet_rates(n: int, calib: int, eval_images: int, settings: list[tuple[st
     from evo_nas.pipeline import build_problem, evaluation_executor, load_run_data
     from evo_nas.train import save_checkpoint
 
-    if not DATA.is_file():
-        raise SystemExit(f"{DATA} is missing (see ../shared/data/cifar10-subset/README.md)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-parallel-"))
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp / "supernet.pt", supernet_from_preset("cifar"))
     cfg = load_config({"preset": "cifar", "device": device, "runs_dir": str(tmp),
-                       "data": {"dataset": "npz", "path": str(DATA)},
+                       "data": {"dataset": "npz", "path": str(data_path)},
                        "eval": {"calib_images": calib, "eval_images": eval_images}})
     data = load_run_data(cfg)
     out = {}
@@ -185,7 +183,19 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=12, help="timed architectures per setting")
     ap.add_argument("--calib", type=int, default=100, help="BN calibration images")
     ap.add_argument("--eval-images", type=int, default=300, help="validation images scored")
+    ap.add_argument("--data", help="the CIFAR-10 subset: cifar10_subset.npz or its folder "
+                                   "(default $EVO_NAS_CIFAR_NPZ, else "
+                                   "$EVO_NAS_DATA/cifar10-subset)")
     args = ap.parse_args()
+    from evo_nas.data_paths import CIFAR_ENV, CIFAR_FILE, CIFAR_FOLDER, resolve_data_path
+    from evo_nas.errors import DataError
+    from evo_nas.machine import machine_info
+
+    try:
+        data_path = resolve_data_path(args.data, "--data", CIFAR_ENV, CIFAR_FILE, CIFAR_FOLDER,
+                                      what="CIFAR-10 subset")
+    except DataError as e:
+        sys.exit(f"bench_parallel: {e}")
     import torch
 
     torch.set_num_threads(1)
@@ -194,12 +204,13 @@ def main() -> None:
     n, calib, ev = (4, 32, 64) if args.quick else (args.n, args.calib, args.eval_images)
     settings = [("serial", 1), ("loky", 1), ("loky", 2), ("dask", 1), ("dask", 2)]
     t_start = time.time()
-    rates = supernet_rates(n, calib, ev, settings)
+    rates = supernet_rates(data_path, n, calib, ev, settings)
     over = overhead(*((40, 5) if args.quick else (100, 50)), repeats=1 if args.quick else 3)
     print(f"overhead vs pymoo: {over['ratio']:.3f}", flush=True)
     gpu = None
     if torch.cuda.is_available():
-        gpu = supernet_rates(n, calib, ev, [("serial", 1)], device="cuda")["serial_1"]
+        gpu = supernet_rates(data_path, n, calib, ev, [("serial", 1)],
+                             device="cuda")["serial_1"]
     r = {k: v["evals_per_s"] for k, v in rates.items()}
     summary = {"speedup_loky_2": r["loky_2"] / r["loky_1"],
                "speedup_dask_2": r["dask_2"] / r["dask_1"],
@@ -211,11 +222,10 @@ def main() -> None:
                "malloc": os.environ.get("EVO_NAS_MALLOC") or "evo-nas default",
                "quick": args.quick, "loadavg_at_end": os.getloadavg(),
                "cpu_count": os.cpu_count()}
-    result = {"summary": summary, "supernet": {"preset": "cifar", "data": str(DATA.name),
+    result = {"summary": summary, "supernet": {"preset": "cifar", "data": data_path.name,
                                                "calib_images": calib, "eval_images": ev,
                                                "threads_per_worker": 1, "rates": rates},
-              "overhead": over, "gpu": gpu, "machine": platform.platform(),
-              "python": platform.python_version(), "torch": torch.__version__,
+              "overhead": over, "gpu": gpu, "machine": machine_info(),
               "wall_seconds": time.time() - t_start}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

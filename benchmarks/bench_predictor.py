@@ -28,10 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -42,6 +41,9 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from evo_nas.algorithms.surrogate import SurrogateAssistedSearch, hypervolume  # noqa: E402
 from evo_nas.cell import CellGraph  # noqa: E402
+from evo_nas.data_paths import resolve_nb201_path  # noqa: E402
+from evo_nas.errors import DataError  # noqa: E402
+from evo_nas.machine import machine_info  # noqa: E402
 from evo_nas.predictors import (  # noqa: E402
     AdaptivePredictor,
     RankTargetRegressor,
@@ -53,7 +55,7 @@ from evo_nas.predictors import (  # noqa: E402
 )
 from evo_nas.space import Choice, SearchSpace  # noqa: E402
 from evo_nas.spaces.nb201 import NB201_EDGES  # noqa: E402
-from problems.tabular import TabularProblem, default_nb201_path, load_nb201  # noqa: E402
+from problems.tabular import TabularProblem, load_nb201  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 TAU_TARGET, HV_TARGET = 0.75, 0.995
@@ -208,15 +210,11 @@ def bench_hv(data: Path, seeds: list[int], budget: int, costs: list[str], cell: 
     return out
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
-            **{p: metadata.version(p) for p in ("scikit-learn", "scipy", "pymoo", "numpy")}}
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=default_nb201_path())
+    ap.add_argument("--data", type=Path,
+                    help="the NB201 table: nb201_cifar10.csv or its folder (default "
+                         "$EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201)")
     ap.add_argument("--quick", action="store_true",
                     help="three levers + default, 1 seed, 3000 test rows, HV on FLOPs only")
     ap.add_argument("--no-hv", action="store_true", help="skip the surrogate-loop HV runs")
@@ -226,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--out", type=Path, default=OUT / "predictor.json")
     args = ap.parse_args(argv)
+    try:
+        args.data = resolve_nb201_path(args.data, "--data")
+    except DataError as e:
+        sys.exit(f"bench_predictor: {e}")
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     t0 = time.perf_counter()
     seeds = [0] if args.quick else [0, 1, 2]
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
                               "no features=; 'declared cell' adds cell=CellGraph(edges, "
                               "zero=0); hv_ratio_300 is on the declared-cell space",
                      "seconds": round(time.perf_counter() - t0, 1)},
-        "machine": machine(),
+        "machine": machine_info(packages=("scikit-learn", "scipy", "pymoo", "numpy")),
     }
     doc = {"summary": summary, "tau": tau, "hv": hv,
            "hv_definition": "pymoo HV on (test error %, cost); ideal = true front minimum, "

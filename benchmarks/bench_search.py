@@ -31,10 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -47,9 +46,12 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from evo_nas.algorithms.surrogate import hypervolume  # noqa: E402
+from evo_nas.data_paths import resolve_nb201_path  # noqa: E402
+from evo_nas.errors import DataError  # noqa: E402
+from evo_nas.machine import machine_info  # noqa: E402
 from evo_nas.predictors import kendall_tau, make_predictor  # noqa: E402
 from evo_nas.search import search  # noqa: E402
-from problems.tabular import TabularProblem, default_nb201_path  # noqa: E402
+from problems.tabular import TabularProblem  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 PROBLEMS = tuple(COSTS)  # flops, latency_pixel3, latency_raspi4, latency_eyeriss, latency_fpga
@@ -163,11 +165,7 @@ def bench_tau(data: Path, seeds: list[int], sizes: tuple[int, ...], builtins: tu
 
 # --------------------------------------------------------------------------- report
 def machine() -> dict:
-    pkgs = ("numpy", "scipy", "scikit-learn", "pymoo", "matplotlib")
-    return {"platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "omp_threads": os.environ.get("OMP_NUM_THREADS"),
-            "versions": {p: metadata.version(p) for p in pkgs}}
+    return machine_info(packages=("numpy", "scipy", "scikit-learn", "pymoo", "matplotlib"))
 
 
 STYLES = {"surrogate": ("C3", "surrogate NSGA-II (declared cell)"),
@@ -253,7 +251,9 @@ def summarize(hv: dict, tau: dict, budget: int, settings: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=default_nb201_path())
+    ap.add_argument("--data", type=Path,
+                    help="the NB201 table: nb201_cifar10.csv or its folder (default "
+                         "$EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201)")
     ap.add_argument("--seeds", type=int, default=10, help="seeds per method (0..N-1)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--quick", action="store_true",
@@ -266,6 +266,10 @@ def main(argv: list[str] | None = None) -> None:
         doc = json.loads((args.out / f"{name}.json").read_text())
         print(f"wrote {plot(doc, args.out / f'{name}_hv.png')}")
         return
+    try:
+        args.data = resolve_nb201_path(args.data, "--data")
+    except DataError as e:
+        sys.exit(f"bench_search: {e}")
     seeds = list(range(2 if args.quick else args.seeds))
     methods = list(QUICK_METHODS if args.quick else METHODS)
     problems = list(PLOTTED if args.quick else PROBLEMS)

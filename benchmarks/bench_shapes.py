@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -91,7 +89,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.preset, args.device, args.new)))
         return
-    import torch
+    import torch  # noqa: F401  (machine_info records the torch this process imported)
 
     modes = [m for m in args.modes.split(",")
              if args.device.startswith("cuda") or not MODES[m][0]]  # no fp16 autocast on CPU
@@ -103,12 +101,9 @@ def main() -> None:
         rows[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{mode:<20} new shape {rows[mode]['new_median_ms']:9.1f} ms   "
               f"repeat {rows[mode]['repeat_median_ms']:7.1f} ms", flush=True)
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "cpu_count": os.cpu_count(), "device": args.device,
-            "load_average_1min": round(os.getloadavg()[0], 2)}
-    if args.device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(args.device)
-        info["cudnn"] = torch.backends.cudnn.version()
+    from evo_nas.machine import machine_info
+
+    info = machine_info(args.device)
     out = Path(args.out or RESULTS / f"shapes_{args.device.split(':')[0]}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from evo_nas.data import Dataset, Split, load_dataset
+from evo_nas.machine import machine_info
 from evo_nas.nn import Supernet
 from evo_nas.train import TrainConfig, train_supernet
 
@@ -74,12 +73,7 @@ def main() -> None:
                         # of each new sub-network shape (bench_shapes.py)
                         "total_seconds": round(time.perf_counter() - t_all, 2)}
         print(preset, rows[preset])
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(), "device": args.device,
-            "load_average_1min": round(os.getloadavg()[0], 2)}
-    if args.device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(args.device)
+    info = machine_info(args.device)
     out = Path(args.out or RESULTS / f"train_{args.device.split(':')[0]}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "train", "machine": info, "results": rows,

@@ -15,12 +15,12 @@ bootstrap replicate per study. Ranking by FLOPs or parameters alone enters the s
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 
 from evo_nas.fidelity import pooled_tau_difference
+from evo_nas.machine import machine_info
 
 RESULTS = Path(__file__).parent / "results"
 N_BOOT = 2000
@@ -84,7 +84,7 @@ def summarise(paths: list[Path]) -> dict:
                       "architectures, stand-alone seeds and supernet seeds; pooled = mean over "
                       "the studies of one kind, CI from averaging one replicate per study",
             "n_boot": N_BOOT, "studies": studies, "pooled": pooled,
-            "machine": {"platform": platform.platform(), "python": platform.python_version()}}
+            "machine": machine_info()}
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,35 +239,69 @@ def _job(cfg_dict: dict[str, Any], checkpoint: str | None, threads: int,
 
 
 def run_batch(spec: BatchSpec, n_jobs: int = 1, backend: str = "loky",
-              scheduler: str | None = None, threads: int = 1) -> list[dict[str, Any]]:
+              scheduler: str | None = None, threads: int = 1,
+              progress: Callable[[dict[str, Any], int, int], None] | None = None,
+              ) -> list[dict[str, Any]]:
     """Run every job; write ``summary.csv`` and ``batch.png`` (fronts, HV curves) in the batch dir.
 
     ``backend`` is any joblib backend (``loky`` processes by default); ``"dask"`` connects to the
     Dask scheduler at ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``) and runs jobs on its workers.
     Calling it again for the same batch (after a kill, say) reuses what the job directories
     already hold: finished searches are read back, killed ones resumed (batch resume).
+
+    ``progress(row, n_done, n_total)`` is called in the driver as each job finishes, in order of
+    completion (joblib's ``return_as="generator_unordered"``; the ``multiprocessing`` backend,
+    which has no generator, reports every job at the end). The returned rows, the summary and
+    the plot keep the batch's job order.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import delayed, parallel_config
 
     spec.batch_dir.mkdir(parents=True, exist_ok=True)
     driver = os.getpid()
     local = backend in ("loky", "multiprocessing")  # workers are this process's children
-    tasks = [delayed(_job)(to_dict(cfg), spec.checkpoint, threads, driver if local else None)
-             for cfg in spec.jobs]
+    tasks = [delayed(_indexed_job)(i, to_dict(cfg), spec.checkpoint, threads,
+                                   driver if local else None)
+             for i, cfg in enumerate(spec.jobs)]
     if backend == "dask":
         if not scheduler:
             raise ConfigError("--backend dask needs --scheduler ADDRESS (tcp://host:port)")
         from dask.distributed import Client
 
         with Client(scheduler), parallel_config(backend="dask"):
-            rows = Parallel(n_jobs=-1)(tasks)
+            rows = _collect(tasks, progress, n_jobs=-1)
     else:
         with _local_config(backend, n_jobs, driver):
-            rows = Parallel()(tasks)
+            rows = _collect(tasks, progress)
     _add_hypervolumes(rows)
     _write_summary(spec.batch_dir / "summary.csv", rows)
     _plot(spec.batch_dir, rows, spec.jobs[0].search.objectives)
     return rows
+
+
+def _indexed_job(index: int, *args: Any) -> tuple[int, dict[str, Any]]:
+    """:func:`_job` with its place in the batch, so rows finishing in any order go back in it."""
+    return index, _job(*args)
+
+
+def _collect(tasks: list[Any], progress: Callable[[dict[str, Any], int, int], None] | None,
+             **parallel: Any) -> list[dict[str, Any]]:
+    """Run ``tasks`` under the active joblib config, calling ``progress`` as each one finishes
+    (one job per dispatch, so a finished job is never held back by a slower one in its batch);
+    the rows come back in task order."""
+    from joblib import Parallel
+
+    try:
+        results = Parallel(return_as="generator_unordered", batch_size=1, **parallel)(tasks)
+    except ValueError as e:  # a backend without generators (multiprocessing): all at the end
+        if "does not support return_as" not in str(e):
+            raise
+        results = Parallel(batch_size=1, **parallel)(tasks)
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    for done, (index, row) in enumerate(results, 1):
+        rows[index] = row
+        if progress is not None:
+            progress(row, done, len(tasks))
+    return [r for r in rows if r is not None]
 
 
 def _local_config(backend: str, n_jobs: int, driver: int) -> Any:

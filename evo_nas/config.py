@@ -159,13 +159,13 @@ class RunConfig:
             raise ConfigError(f"eval.eval_images = {self.eval.eval_images}: must be >= 1")
         if self.eval.calib_images < 1:
             raise ConfigError(f"eval.calib_images = {self.eval.calib_images}: must be >= 1")
-        from types import SimpleNamespace
-
-        from evo_nas.algorithms import build_algorithm
+        from evo_nas.algorithms import check_algorithm_options
 
         space = net.space
-        build_algorithm(self.search.algorithm, SimpleNamespace(space=space),
-                        self.search.pop_size, **self.search.options)  # bad options fail now
+        s = self.search
+        check_algorithm_options(  # bad options fail now, against what the config knows
+            s.algorithm, s.options, space=space, pop_size=s.pop_size, objectives=s.objectives,
+            cheap_budgets=[k for k in s.budgets if k in CHEAP_METRICS], budget=s.budget)
         self.train.validate(space)  # phases checked against the space
         self._validate_latency()
         return self
@@ -235,6 +235,10 @@ def _choose(path: str, value: Any, options) -> str:
 
 
 MAX_SEED = 2**32 - 1  # what numpy, sklearn and torch all accept
+# Metrics the pipeline can compute cheaply (pipeline.build_problem: flops and params from the
+# analytic CostModel, latency from a table): the budgets search.options repair/sampling = budget
+# can use. Latency measured per sub-network is not cheap; the algorithm's builder says so then.
+CHEAP_METRICS = ("flops", "params", "latency")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 

@@ -34,3 +34,8 @@ class RunDirBusyError(EvoNasError):
 
 class TrainingError(EvoNasError):
     """Training that cannot go on: a NaN or infinite loss (no checkpoint is written)."""
+
+
+class LatencyTableError(EvoNasError):
+    """A latency table that belongs to another space, is malformed, or lacks a part (also
+    importable as ``evo_nas.latency.LatencyTableError``)."""

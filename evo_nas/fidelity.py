@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,15 +31,24 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import stats
 
 from evo_nas.costs import CostModel
-from evo_nas.data import Dataset, batches, calibration_images, load_dataset
+from evo_nas.data import Dataset, batches, load_dataset
 from evo_nas.errors import ConfigError
-from evo_nas.nn import recalibrate_bn, resize
+from evo_nas.machine import machine_info
+from evo_nas.nn import resize
 from evo_nas.nn.protocol import build_supernet, supernet_from_preset
+from evo_nas.objectives import SupernetAccuracy
+from evo_nas.predictors.metrics import kendall_tau, spearman_rho
 from evo_nas.space import SearchSpace
-from evo_nas.train import SAMPLERS, FlopsBuckets, TrainConfig, train_supernet
+from evo_nas.train import (
+    SAMPLERS,
+    FlopsBuckets,
+    TrainConfig,
+    make_sampler,
+    sampler_kwargs,
+    train_supernet,
+)
 
 __all__ = [
     "FidelityConfig",
@@ -181,18 +189,15 @@ def _default_sampler_spec(cfg: FidelityConfig, space: SearchSpace) -> str:
 
 
 def _fixed_subnets(sampler: str, distill: bool) -> int:
-    """Sub-networks a step trains beside the random picks: the largest (the trainer adds it as
-    teacher when distilling), and for sandwich / flops_bucket / attentive always the largest and
-    the smallest."""
-    if sampler in ("uniform", "fair"):
-        return 1 if distill else 0
-    return 2
+    """Sub-networks a step of ``sampler`` trains beside its random picks, as the sampler says
+    (:meth:`~evo_nas.train.samplers.UniformSampler.fixed_subnets`)."""
+    return make_sampler(sampler).fixed_subnets(distill)
 
 
 def _subnets_per_step(tc: TrainConfig, space: SearchSpace) -> int:
-    """Sub-networks one training step of ``tc`` trains."""
-    random = int(space.n_options.max()) if tc.sampler == "fair" else tc.n_random
-    return _fixed_subnets(tc.sampler, tc.distill) + random
+    """Sub-networks one training step of ``tc`` trains, as its sampler says
+    (:meth:`~evo_nas.train.samplers.UniformSampler.subnets_per_step`)."""
+    return make_sampler(tc.sampler, **sampler_kwargs(tc)).subnets_per_step(space, tc.distill)
 
 
 # ---------------------------------------------------------------------- architectures
@@ -244,19 +249,30 @@ def spread_architectures(space: SearchSpace, k: int, rng: np.random.Generator | 
 
 
 # ---------------------------------------------------------------------- scoring
-@torch.no_grad()
-def _score(model: torch.nn.Module, res: int, calib: torch.Tensor, data: Dataset,
-           device: str) -> tuple[float, float]:
-    """(accuracy %, mean cross-entropy) on the validation split after BN re-calibration."""
-    recalibrate_bn(model, [resize(c, res).to(device) for c in calib.split(200)])
-    model.eval()
-    correct, loss = 0, 0.0
-    for x, y in batches(data.val, 500):
-        logits = model(resize(x, res).to(device)).float()
-        y = y.to(device)
-        correct += int((logits.argmax(1) == y).sum())
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-    return 100.0 * correct / len(data.val), loss / len(data.val)
+class _Standalone(torch.nn.Module):
+    """A stand-alone (extracted, static) network seen through the supernet interface
+    :class:`~evo_nas.objectives.SupernetAccuracy` reads: one architecture, one input shape."""
+
+    def __init__(self, model: torch.nn.Module, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.model, self.shape = model, tuple(input_shape)
+
+    def input_shape(self, config: dict[str, Any]) -> tuple[int, ...]:
+        return self.shape
+
+    def set_active(self, config: dict[str, Any]) -> None:
+        pass  # it is the one architecture
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def _scorer(net: Any, data: Dataset, cfg: FidelityConfig) -> SupernetAccuracy:
+    """(accuracy %, mean cross-entropy) on the validation split after BN re-calibration, by
+    :meth:`SupernetAccuracy.evaluate`: the study's ``calib_images`` fixed calibration images
+    (the same for every network), in batches of 200, and validation batches of 500."""
+    return SupernetAccuracy(net, data, split="val", calib_images=cfg.calib_images,
+                            calib_batch=200, batch_size=500, device=cfg.device, seed=cfg.seed)
 
 
 def train_standalone(settings: dict[str, Any], config: dict[str, Any], data: Dataset,
@@ -303,31 +319,28 @@ def _res(net: Any, config: dict[str, Any]) -> int:
 
 
 def _standalone_job(settings: dict[str, Any], config: dict[str, Any], data: Dataset,
-                    cfg: FidelityConfig, seed: int, init_state: dict[str, torch.Tensor] | None,
-                    calib: torch.Tensor) -> dict[str, float]:
+                    cfg: FidelityConfig, seed: int, init_state: dict[str, torch.Tensor] | None
+                    ) -> dict[str, float]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     model = train_standalone(settings, config, data, cfg.standalone_epochs, seed,
                              cfg.batch_size, cfg.lr, init_state=init_state, device=cfg.device)
-    acc, loss = _score(model, _res(build_supernet(settings), config), calib, data, cfg.device)
+    shape = build_supernet(settings).input_shape(config)
+    acc, loss = _scorer(_Standalone(model, shape), data, cfg).evaluate(config)
     return {"acc": acc, "loss": loss, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
 
 
 def _supernet_job(settings: dict[str, Any], configs: list[dict[str, Any]], data: Dataset,
-                  cfg: FidelityConfig, sampler: str, seed: int, calib: torch.Tensor
-                  ) -> dict[str, Any]:
+                  cfg: FidelityConfig, sampler: str, seed: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     net = build_supernet(settings)
     log = train_supernet(net, data, cfg.train_config(sampler, seed), device=cfg.device)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    scores = []
-    for c in configs:
-        net.set_active(c)
-        scores.append(_score(net, _res(net, c), calib, data, cfg.device))
-    acc, loss = zip(*scores, strict=True)
+    score = _scorer(net, data, cfg)
+    acc, loss = zip(*(score.evaluate(c) for c in configs), strict=True)
     return {"acc": list(acc), "loss": list(loss), "train_seconds": seconds,
             "cpu_seconds": time.process_time() - c0, "train_cpu_seconds": cpu,
             "final_train_loss": log[-1]["loss"]}
@@ -366,9 +379,7 @@ def _reused_standalone(cfg: FidelityConfig, X: np.ndarray
 
 
 # ---------------------------------------------------------------------- statistics
-def _tau(a: np.ndarray, b: np.ndarray) -> float:
-    t = stats.kendalltau(a, b).statistic
-    return float(t) if np.isfinite(t) else 0.0
+_tau = kendall_tau  # tau-b (scipy), 0 when a side is constant: the one the predictors report
 
 
 def _tau_replicates(scores: Sequence[np.ndarray], standalone: np.ndarray, n_boot: int,
@@ -449,12 +460,12 @@ def rank_metrics(supernet: Sequence[float] | np.ndarray, standalone: np.ndarray,
     mean = sa.mean(1)
     top_a = set(np.argsort(mean, kind="stable")[:top_k])
     taus = [_tau(row, mean) for row in s]
-    rhos = [stats.spearmanr(row, mean).statistic for row in s]
+    rhos = [spearman_rho(row, mean) for row in s]
     tops = [len(set(np.argsort(row, kind="stable")[:top_k]) & top_a) / top_k for row in s]
     lo, hi = bootstrap_tau(s, sa, n_boot, seed)
     return {"kendall_tau": float(np.mean(taus)), "tau_ci95": [lo, hi],
             "tau_per_seed": taus,
-            "spearman_rho": float(np.mean([r if np.isfinite(r) else 0.0 for r in rhos])),
+            "spearman_rho": float(np.mean(rhos)),
             f"top{top_k}_overlap": float(np.mean(tops))}
 
 
@@ -477,15 +488,6 @@ def _split_half(sa: np.ndarray) -> float | None:
 
 
 # ---------------------------------------------------------------------- the study
-def _machine(device: str) -> dict[str, Any]:
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "cpu_count": torch.multiprocessing.cpu_count(),
-            "device": device}
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def _describe_data(cfg: FidelityConfig, data: Dataset) -> dict[str, Any]:
     from evo_nas.data import HARD_DIGITS
 
@@ -539,12 +541,12 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
                                                           f"trainings")
     say(f"{cfg.k} architectures, {costs['flops'].min():.2f}-{costs['flops'].max():.2f} MFLOPs; "
         f"{alone_msg} and {len(cfg.samplers)} samplers x {len(seeds)} supernet seeds")
-    calib = calibration_images(data, cfg.calib_images, cfg.seed)  # the same for every network
-    jobs = [delayed(_supernet_job)(settings, configs, data, cfg, s, sd, calib)
+    # every job scores on the same calibration images (_scorer: calib_images drawn with seed)
+    jobs = [delayed(_supernet_job)(settings, configs, data, cfg, s, sd)
             for s in cfg.samplers for sd in seeds]
     if prior is None:
         jobs += [delayed(_standalone_job)(settings, c, data, cfg, cfg.seed + 1000 * (r + 1),
-                                          init_state, calib)
+                                          init_state)
                  for c in configs for r in range(cfg.seeds)]
     out = Parallel(n_jobs=cfg.n_jobs, verbose=10 if progress else 0)(jobs)
     n_sup = len(cfg.samplers) * len(seeds)
@@ -639,7 +641,7 @@ def run_fidelity(cfg: FidelityConfig | None = None, progress: bool = False,
         "cpu_seconds": round(sum(a["cpu_seconds"] for a in alone)
                              + sum(r["cpu_seconds"] for r in sup), 1),
         "supernet_train_seconds_total": round(sum(r["train_seconds"] for r in sup), 1),
-        "machine": _machine(cfg.device),
+        "machine": machine_info(cfg.device),
         "architectures": archs,
     }
 

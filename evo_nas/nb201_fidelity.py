@@ -9,8 +9,10 @@ summaries, so both entry points write the same JSON.
 Data: the CIFAR-10 subset (``cifar10_subset.npz``, ``$EVO_NAS_CIFAR_NPZ``); its training images
 are split into weights (80 %) and a held-out split (20 %) for BN statistics and scoring; its test
 images are not used for ranking. Truth: the NB201 table (``nb201_cifar10.csv``,
-``$EVO_NAS_NB201_CSV``), column ``c10_test_acc`` of each cell's own row. Both default to the
-shared data folder beside the repository (``../shared/data``).
+``$EVO_NAS_NB201_CSV``), column ``c10_test_acc`` of each cell's own row. Without an argument or
+those variables both are read from the shared data folder ``$EVO_NAS_DATA`` (``nb201/`` and
+``cifar10-subset/`` in it); nothing outside the repository is guessed (see
+:mod:`evo_nas.data_paths`).
 
 Cells: distinct isomorphism classes (NB201's canonical representatives, see
 ``evo_nas.spaces.nb201``) drawn with a fixed seed; the one class of disconnected cells (output
@@ -24,10 +26,8 @@ beside the same NSGA-II with params as the accuracy stand-in and with the hybrid
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from evo_nas.data_paths import (  # where the data live (re-exported: their old home)
+    CIFAR_ENV,
+    CIFAR_FILE,
+    CIFAR_FOLDER,
+    DATA_ENV,
+    NB201_ENV,
+    NB201_FILE,
+    NB201_FOLDER,
+    resolve_data_path,
+    shared_data_dir,
+)
 from evo_nas.errors import ConfigError, DataError
 
 __all__ = [
     "CIFAR_ENV",
     "CIFAR_FILE",
     "CIFAR_FOLDER",
+    "DATA_ENV",
     "DEFAULT",
     "HYBRID3",
     "HYBRID_WEIGHT",
@@ -79,9 +91,6 @@ __all__ = [
     "ws_search",
 ]
 
-# where the data live: env vars naming the files, and the files' names inside their folders
-NB201_ENV, NB201_FILE, NB201_FOLDER = "EVO_NAS_NB201_CSV", "nb201_cifar10.csv", "nb201"
-CIFAR_ENV, CIFAR_FILE, CIFAR_FOLDER = "EVO_NAS_CIFAR_NPZ", "cifar10_subset.npz", "cifar10-subset"
 
 # The default recipe (the best lever row measured; README "How truthfully does the NB201 supernet
 # rank?"). Keys: supernet options, TrainConfig fields, eval options, few-shot split.
@@ -149,35 +158,6 @@ class NB201Study:
         base = {"C": 4, "N": 1, "epochs": 8, "cells": 100, "search_evals": 40,
                 "max_train": 400, "eval_images": 128, "n_boot": 100}
         return cls(**{**base, **changes})
-
-
-def shared_data_dir() -> Path:
-    """``<repository parent>/shared/data``: where the shared NB201 table and CIFAR-10 subset
-    live next to a checkout (never copied into the repository)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def resolve_data_path(given: str | Path | None, field_name: str, env: str, filename: str,
-                      folder: str, data_dir: str | Path | None = None,
-                      what: str = "data file") -> Path:
-    """The data file a study reads: ``given`` (a file, or a folder holding ``filename``), else
-    ``data_dir/folder``, else ``$env``, else the shared data folder. A missing one is a one-line
-    :class:`DataError` naming where the path came from, the path and the env var, before any
-    work starts."""
-    if given is not None:
-        source, raw = field_name, Path(given)
-    elif data_dir is not None:
-        source, raw = "--data-dir", Path(data_dir) / folder
-    elif os.environ.get(env):
-        source, raw = f"${env}", Path(os.environ[env])
-    else:
-        source, raw = f"{field_name} (default)", shared_data_dir() / folder
-    path = raw / filename if raw.is_dir() else raw
-    if not path.is_file():
-        where = f"{str(raw)!r}" if path == raw else f"{str(raw)!r} (no {filename} in it)"
-        raise DataError(f"{source} = {where}: {what} not found; pass {field_name} PATH (the "
-                        f"file or its folder) or set ${env}")
-    return path
 
 
 def load_study_data(npz: str | Path, study: NB201Study) -> Any:
@@ -417,9 +397,9 @@ def ws_search(net: Any, data: Any, truth: NB201Truth, algorithm: str, evals: int
 
 def machine() -> dict[str, Any]:
     """Where the figures were measured (timings depend on it)."""
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "cpus": os.cpu_count(),
-            "threads": torch.get_num_threads(), "load_avg": os.getloadavg()}
+    from evo_nas.machine import machine_info
+
+    return machine_info()
 
 
 # ---------------------------------------------------------------------------- the main study
@@ -558,13 +538,22 @@ QUICK_LEVERS = 5  # the first five rows only
 
 
 def run_levers(data: Any, truth: NB201Truth, X: np.ndarray, C: int, N: int, epochs: int,
-               seed: int, quick: bool = False, log: Log = print) -> list[dict[str, Any]]:
-    """Each lever a row at equal compute (same sub-network passes), scored on the same cells."""
+               seed: int, quick: bool = False, log: Log = print,
+               only: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Each lever a row at equal compute (same sub-network passes), scored on the same cells;
+    ``only``: the rows of :data:`LEVERS` to run (by index), e.g. the best two at more epochs."""
     from evo_nas.truth import ranking_report
 
+    if only is not None:
+        bad = [i for i in only if not 0 <= i < len(LEVERS)]
+        if bad:
+            raise ConfigError(f"lever rows {bad}: choose indices 0..{len(LEVERS) - 1} of "
+                              f"{[name for name, _ in LEVERS]}")
+    chosen = ([LEVERS[i] for i in only] if only is not None
+              else LEVERS[:QUICK_LEVERS] if quick else LEVERS)
     rows = []
     true_acc, params = truth.of(X, "acc"), truth.of(X, "params")
-    for name, change in LEVERS[:QUICK_LEVERS] if quick else LEVERS:
+    for name, change in chosen:
         change = dict(change)
         factor = change.pop("epochs_factor", 1.0)
         rec = recipe(DEFAULT, **change)

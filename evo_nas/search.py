@@ -35,8 +35,9 @@ STALL_GENERATIONS = 50  # generations in a row that propose nothing new: the sea
 
 
 class _Progress(Callback):
-    """Per generation: a tqdm bar and, with an archive, a checkpoint. The bar counts real
-    evaluations under a budget, generations otherwise."""
+    """A tqdm bar and, with an archive, a checkpoint per generation. Under a budget the bar
+    counts real evaluations and moves as each one finishes (an evaluation of a supernet takes
+    seconds); otherwise it counts generations and shows the evaluations so far."""
 
     def __init__(self, total: int, problem: NASProblem, enabled: bool, settings: dict,
                  base_real: int, by_evals: bool) -> None:
@@ -52,6 +53,20 @@ class _Progress(Callback):
         self.mark_hist = len(problem.history)
         self.bar = tqdm(total=total, desc="search", unit="eval" if by_evals else "gen",
                         disable=not enabled, leave=False)
+        if enabled:
+            problem.on_evaluated = self.evaluated
+
+    def evaluated(self) -> None:
+        """One more real evaluation (called by the problem as it finishes)."""
+        real = self.problem.n_real - self.base_real
+        if self.by_evals:
+            self.bar.update(min(real, self.bar.total) - self.bar.n)
+        else:
+            self.bar.set_postfix(evals=real, refresh=False)
+
+    def close(self) -> None:
+        self.problem.on_evaluated = None
+        self.bar.close()
 
     def notify(self, algorithm: Algorithm) -> None:
         self.mark_real, self.mark_hist = self.problem.n_real, len(self.problem.history)
@@ -152,8 +167,11 @@ def search(
     or nothing new appears for ``STALL_GENERATIONS`` generations (``info["stop_reason"]``).
     ``pop_size``: architectures per generation (for ``"surrogate"``: real evaluations per
     round). ``generations``: the most generations (rounds); without a budget it defaults to 10.
-    ``options`` go to the named algorithm's builder (e.g. ``{"predictor": "rf", "n_initial":
-    30}`` for ``"surrogate"``); unknown or misplaced ones are a :class:`ConfigError`.
+    ``options`` go to the named algorithm's builder, which is given ``problem`` (e.g.
+    ``{"predictor": "rf", "n_initial": 30}`` for ``"surrogate"``; ``{"repair": "budget"}`` or
+    ``{"sampling": "budget"}`` for NSGA-II and the evolutions: the budget operators on the
+    problem's cheap budgets, see :mod:`evo_nas.algorithms.options`); unknown or misplaced ones,
+    and bad values, are a :class:`ConfigError` naming ``search.options.NAME``.
     Raises :class:`BudgetError` if the budgets are impossible (checked up front for cheap
     metrics) or if no evaluated architecture met them.
 
@@ -242,4 +260,4 @@ def _drive(problem: NASProblem, algo: Algorithm, settings: dict, saved: tuple | 
             cb.stall = 0 if new else cb.stall + 1
             algo.tell(infills=off)
     finally:
-        cb.bar.close()
+        cb.close()

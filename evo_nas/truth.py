@@ -17,19 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from evo_nas.predictors.metrics import kendall_tau as _tau
+from evo_nas.predictors.metrics import spearman_rho as _rho
 
 __all__ = ["best_of_n", "p_at_top", "ranking_report", "tau_within_groups"]
-
-
-def _tau(a: np.ndarray, b: np.ndarray) -> float:
-    t = stats.kendalltau(a, b).statistic
-    return float(t) if np.isfinite(t) else 0.0
-
-
-def _rho(a: np.ndarray, b: np.ndarray) -> float:
-    r = stats.spearmanr(a, b).statistic
-    return float(r) if np.isfinite(r) else 0.0
 
 
 def _top_mask(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

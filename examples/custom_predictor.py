@@ -6,7 +6,9 @@ rest prints how well it ranks held-out architectures, next to the default predic
 
     python examples/custom_predictor.py [--quick] [--data PATH/TO/nb201_cifar10.csv]
 
-``--quick`` (or a missing shared table) uses the 58-row NAS-Bench-201 slice in tests/data.
+The full table is ``--data``, else ``$EVO_NAS_NB201_CSV``, else
+``$EVO_NAS_DATA/nb201/nb201_cifar10.csv``; ``--quick`` (or no table named at all) uses the 58-row
+NAS-Bench-201 slice in tests/data, and a named table that is missing is a one-line error.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evo_nas.data_paths import resolve_nb201_path
+from evo_nas.errors import DataError
 from evo_nas.predictors import as_predictor, make_predictor, predictor_report
 from problems.tabular import default_nb201_path, load_nb201, nb201_space
 
@@ -27,12 +31,19 @@ SUB = {"op0": ("skip_connect", "nor_conv_1x1", "nor_conv_3x3"), "op1": ("none", 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=default_nb201_path())
+    ap.add_argument("--data", type=Path, help="nb201_cifar10.csv or its folder (default "
+                                              "$EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
-    quick = args.quick or not args.data.is_file()
+    quick = args.quick or (args.data is None and default_nb201_path() is None)
+    data = None
+    if not quick:
+        try:
+            data = resolve_nb201_path(args.data, "--data")
+        except DataError as e:
+            ap.error(str(e))
     problem = (load_nb201(SLICE, space=nb201_space(SUB)) if quick
-               else load_nb201(args.data, objectives=("error", "flops")))
+               else load_nb201(data, objectives=("error", "flops")))
     budget, n_initial = (24, 8) if quick else (150, 50)
 
     # ---- the plug-in: any scikit-learn regressor ------------------------------------------

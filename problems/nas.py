@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import getitem
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +56,17 @@ class NASProblem(Problem):
         self.archive: Any = None
         self.executor: Executor | None = executor  # None: expensive metrics run in this process
         self._prepared: Any = None
+        self.on_evaluated: Callable[[], Any] | None = None  # called after each real evaluation
         self.run = "default"
         self.scope = f"{space.name}|{','.join(sorted(self.metrics))}"
         super().__init__(n_var=space.n_var, n_obj=len(self.objective_names),
                          n_ieq_constr=len(self.budgets), xl=space.xl, xu=space.xu, vtype=int)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Picklable without its executor (a pool or a Dask client belongs to this process)."""
+        """Picklable without its executor (a pool or a Dask client belongs to this process) or
+        its per-evaluation callback."""
         state = self.__dict__.copy()
-        state["executor"], state["_prepared"] = None, None
+        state["executor"], state["_prepared"], state["on_evaluated"] = None, None, None
         return state
 
     def attach(self, archive: Any, run: str, scope: str | None = None) -> NASProblem:
@@ -135,6 +137,8 @@ class NASProblem(Problem):
                     done[i] = out
                 values, status, error, seconds = done.pop(j)
                 self.n_real += 1
+                if self.on_evaluated is not None:  # e.g. a progress bar, per evaluation
+                    self.on_evaluated()
                 self._record(k, row, configs[j], values, seconds, status, error)
                 j += 1
         return [self._cache[k] for k in keys]
@@ -280,6 +284,23 @@ class NASProblem(Problem):
         if failed:
             msg += f"; {len(failed)} of them failed, the first: {first}"
         return BudgetError(msg)
+
+    def cheap_objectives(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """The objectives that are free to look up (``cheap`` metrics: cost models, lookup
+        tables) on the genomes ``X``, NaN where a cheap budget is broken: what informed
+        operators may consult without an evaluation (nothing is recorded; a search counts these
+        calls as lookups). Empty when no objective is cheap."""
+        names = [n for n in self.objective_names if is_cheap(self.metrics[n])]
+        if not names:
+            return {}
+        X = np.atleast_2d(self.space.canonical(np.asarray(X)))
+        bounded = [n for n in self.budgets if is_cheap(self.metrics[n])]
+        metrics = {n: self.metrics[n] for n in dict.fromkeys(names + bounded)}
+        values = metric_values(metrics, self._decode(X), X)
+        ok = np.ones(len(X), dtype=bool)
+        for n in bounded:
+            ok &= values[n] <= self.budgets[n]
+        return {n: np.where(ok, values[n], np.nan) for n in names}
 
     def _compute(self, configs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         return self._compute_values(self.metrics, configs)

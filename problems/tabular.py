@@ -40,6 +40,13 @@ import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from evo_nas.cell import CellGraph
+from evo_nas.data_paths import (
+    NB201_ENV,
+    NB201_FILE,
+    NB201_FOLDER,
+    env_data_path,
+    resolve_nb201_path,
+)
 from evo_nas.errors import ConfigError, DataError, GenomeError
 from evo_nas.space import Choice, SearchSpace
 from evo_nas.spaces.nb201 import NB201_CODES, NB201_EDGES
@@ -501,9 +508,15 @@ def nb201_features(space: SearchSpace | None = None) -> Callable[[np.ndarray], n
     return features
 
 
-def default_nb201_path() -> Path:
-    """``<repo parent>/shared/data/nb201/nb201_cifar10.csv`` (where the shared table lives)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_cifar10.csv"
+def default_nb201_path() -> Path | None:
+    """The NAS-Bench-201 table the environment names: ``$EVO_NAS_NB201_CSV`` (the CSV or its
+    folder), else ``$EVO_NAS_DATA/nb201/nb201_cifar10.csv``; None when neither is set. No path
+    outside the repository is guessed: the shared data folder is named by ``$EVO_NAS_DATA``."""
+    found = env_data_path(NB201_ENV, NB201_FOLDER)
+    if found is None:
+        return None
+    source, raw = found
+    return raw / NB201_FILE if raw.is_dir() or source != f"${NB201_ENV}" else raw
 
 
 def load_nb201(
@@ -533,13 +546,14 @@ def load_nb201(
     real search meets them, and the true fronts then match NB201's published counts (18 points
     vs FLOPs, 47 vs raspi4 latency). ``keep_disconnected=False`` drops them (they then read as
     missing). ``space`` may restrict ops (see :func:`nb201_space`); rows outside it are dropped.
+
+    ``path`` is the CSV or its folder; without it the table is ``$EVO_NAS_NB201_CSV``, else
+    ``$EVO_NAS_DATA/nb201/nb201_cifar10.csv``. Neither, or a missing file, is a one-line
+    :class:`~evo_nas.errors.DataError` naming ``path`` and both variables.
     """
     if accuracy not in ("test", "valid"):
         raise ConfigError(f"accuracy = {accuracy!r}: 'test' or 'valid'")
-    p = Path(path) if path is not None else default_nb201_path()
-    if not p.is_file():
-        raise DataError(f"NAS-Bench-201 table not found at {str(p)!r}; pass path= to load_nb201 "
-                        f"(see shared/data/nb201/README.md)")
+    p = resolve_nb201_path(path, "path", argument="load_nb201(path=...)")
     cols = read_csv_columns(p)
     genes = [f"op{i}" for i in range(6)]
     missing = [c for c in genes if c not in cols]

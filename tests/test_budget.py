@@ -98,3 +98,19 @@ def test_from_problem_needs_a_cheap_budget():
     problem = load_nb201(SLICE, budgets={"error": 10.0})  # error is measured, not cheap
     with pytest.raises(ConfigError, match="no budget is on a cheap metric"):
         BudgetRepair.from_problem(problem)
+
+
+@pytest.mark.parametrize("algorithm", ["nsga2", "regularized", "tournament"])
+def test_budget_operators_are_search_options(algorithm):
+    """``options={"repair": "budget", "sampling": "budget"}``: the builders take the problem, so
+    the same operators come from a config's ``search.options`` as from objects above."""
+    problem = load_nb201(SLICE, budgets={"flops": 60.0})
+    res = search(problem, algorithm, pop_size=6, generations=3, seed=0,
+                 options={"repair": "budget", "sampling": "budget"})
+    assert res.info["budget_repair"]["children"] > 0
+    assert res.info["budget_sampling"]["drawn"] >= 6
+    assert all(h["flops"] <= 60.0 for h in problem.history if h["status"] == "ok")
+    with pytest.raises(ConfigError, match=r"search.options.repair = 'budget': needs a budget on "
+                                          r"a cheap metric.*\['error'\]"):
+        search(load_nb201(SLICE, budgets={"error": 10.0}), algorithm, pop_size=6,
+               generations=1, options={"repair": "budget"})

@@ -1,5 +1,5 @@
 """Dataset ``npz``: a user's own uint8 arrays, every layout, every bad-input message, the CLI path,
-and the real CIFAR-10 subset when the shared data folder is there."""
+and the real CIFAR-10 subset when the shared data folder is there (tests/data_paths.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_paths import cifar_npz
 
 from evo_nas.config import load_config
 from evo_nas.data import Augment, load_dataset, load_npz, npz_channels
 from evo_nas.errors import ConfigError, DataError
-
-CIFAR_SUBSET = (Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
-                / "cifar10_subset.npz")
 
 
 def images(n: int, shape: tuple[int, ...] = (3, 8, 8), seed: int = 0) -> np.ndarray:
@@ -240,9 +238,7 @@ def test_cli_trains_on_an_npz_file(tmp_path, capsys):
 
 
 def test_real_cifar10_subset():
-    if not CIFAR_SUBSET.is_file():
-        pytest.skip(f"real CIFAR-10 subset not present at {CIFAR_SUBSET}")
-    ds = load_dataset("npz", path=CIFAR_SUBSET, seed=0)
+    ds = load_dataset("npz", path=cifar_npz(), seed=0)  # the shared subset, or skipped
     assert len(ds.train) + len(ds.val) == 4660 and len(ds.val) == 932
     assert len(ds.test) == 932
     assert ds.train.x.shape[1:] == (3, 32, 32) and ds.test.x.shape[1:] == (3, 32, 32)

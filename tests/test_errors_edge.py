@@ -9,7 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -68,6 +71,9 @@ def no_work(monkeypatch):
     monkeypatch.setattr("evo_nas.train.train_supernet", started)
     monkeypatch.setattr("evo_nas.search.search", started)
     monkeypatch.setattr("evo_nas.batch.run_batch", started)
+    monkeypatch.setattr("evo_nas.fidelity.run_fidelity", started)
+    monkeypatch.setattr("evo_nas.latency.build_table", started)
+    monkeypatch.setattr("evo_nas.commands.export.export_from_run", started)
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -79,6 +85,14 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 # --------------------------------------------------------------------- the parametrised list
+# Every bad input that is one CLI invocation: exit 2, one line naming the field and the value, no
+# traceback, before any work (``no_work``), and nothing written or changed. Kept apart below, with
+# their reasons: NaN training (it must train to find the NaN), the read-only folder (a real chmod
+# in a subprocess that drops root's override capability), library-level errors, resume/interrupt
+# (exit 0 / 130, not errors) and module shadowing (an ImportError in a fresh interpreter).
+
+# (id, argv after the command, config text or None, what the line must name); the runner adds
+# --runs-dir/--name (and --checkpoint with the small search flags for ``search``)
 CASES = [
     # (id, argv after the command, config text or None, what the line must name)
     ("max_train_0", ["train"], "data: {max_train: 0}\n", "data.max_train = 0"),
@@ -114,61 +128,15 @@ if not CUDA:
                   "device = 'cuda': no CUDA GPU"))
 
 
-@pytest.mark.parametrize("argv, config, expect", [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_bad_values_fail_in_one_line_before_work(argv, config, expect, ckpt, tmp_path, capsys,
-                                                 no_work):
-    extra = ["--runs-dir", tmp_path / "runs", "--name", "r"]
-    if config is not None:
-        (tmp_path / "c.yaml").write_text(config)
-        extra += ["--config", tmp_path / "c.yaml"]
-    if argv[0] == "search":
-        extra += ["--checkpoint", ckpt, *SEARCH]
-    code, _, err = run(capsys, *argv, *extra)
-    assert code == 2
-    assert expect in one_line(err)
-    assert not (tmp_path / "runs").exists()  # nothing was written
 
 
-def test_binary_config_file(tmp_path, capsys, no_work):
-    cfg = tmp_path / "run.yaml"
-    cfg.write_bytes(b"\x80\x02\xff\xfe binary \x00\x01")
-    code, _, err = run(capsys, "train", "--config", cfg, "--runs-dir", tmp_path / "runs")
-    assert code == 2
-    line = one_line(err)
-    assert str(cfg) in line and "not a text file" in line and "0x80" in line
+class Evil:
+    """Unpickling it would run ``print('pwned')``: a checkpoint that must never be loaded."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
 
 
-def test_runs_dir_that_is_a_file_or_under_one(ckpt, tmp_path, capsys, no_work):
-    afile = tmp_path / "afile"
-    afile.write_text("mine")
-    for cmd in (["train"], ["search", "--checkpoint", ckpt, *SEARCH], ["demo", "--quiet"]):
-        for runs in (afile, afile / "sub"):
-            code, _, err = run(capsys, *cmd, "--runs-dir", runs)
-            assert code == 2
-            line = one_line(err)
-            assert f"runs_dir = {str(runs)!r}" in line and "is a file, not a directory" in line
-    assert afile.read_text() == "mine"
-
-
-def test_out_paths_are_checked_before_work(searched, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("evo_nas.fidelity.run_fidelity", lambda *a, **k: 1 / 0)
-    monkeypatch.setattr("evo_nas.latency.build_table", lambda *a, **k: 1 / 0)
-    monkeypatch.setattr("evo_nas.commands.export.export_from_run", lambda *a, **k: 1 / 0)
-    afile = tmp_path / "afile"
-    afile.write_text("")
-    for argv, expect in (
-        (["fidelity", "--quick", "--out", afile / "f.json"], "--out = "),
-        (["latency", "build", "--out", afile / "t.json"], "--out = "),
-        (["latency", "export-parts", "--out", afile], "--out = "),
-        (["export", searched[1], "--out", tmp_path], "--out = "),
-    ):
-        code, _, err = run(capsys, *argv)
-        assert code == 2
-        assert expect in one_line(err)
-
-
-# ------------------------------------------------------------------------------- batches
 def _batch(tmp_path, ckpt, name):
     spec = tmp_path / "batch.yaml"
     spec.write_text(f"name: {name!r}\nruns_dir: {str(tmp_path / 'bruns')!r}\n"
@@ -177,35 +145,216 @@ def _batch(tmp_path, ckpt, name):
     return spec
 
 
-@pytest.mark.parametrize("name", ["../escape", "..", "/tmp/elsewhere", "a/b"])
-def test_batch_name_must_stay_inside_runs_dir(name, ckpt, tmp_path, capsys, no_work):
-    code, _, err = run(capsys, "batch", _batch(tmp_path, ckpt, name))
+def _lookalike(path: Path, tables: str) -> tuple[bytes, int]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(tables)
+    conn.commit()
+    conn.close()
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad invocation. ``argv`` and ``expect`` may name ``{tmp}`` (the test's folder),
+    ``{ckpt}`` (a real checkpoint), ``{afile}`` (``{tmp}/afile``, a file; ``{afile_sub}`` a path
+    under it) and ``{run}`` (with ``needs_run``); ``setup(ctx)`` makes the files the invocation
+    needs and may return a check run afterwards (files unchanged)."""
+
+    id: str
+    argv: tuple[str, ...]
+    expect: tuple[str, ...]  # all in the one line
+    absent: tuple[str, ...] = ()  # none in the one line
+    not_printed: tuple[str, ...] = ()  # none on stdout
+    not_created: tuple[str, ...] = ()  # paths under {tmp} that must not exist afterwards
+    setup: Callable[[SimpleNamespace], Callable[[], None] | None] | None = None
+    needs_run: bool = False  # ctx.run: a copy of a finished search's run directory
+    # False where train_supernet itself reads the input (a resumed state) before its first step,
+    # so the no_work stand-in would hide the error
+    no_work: bool = True
+
+
+def _value_case(id_, argv, config, expect) -> Case:
+    """A row of CASES as a Case: the runner's flags added, the config written first."""
+    extra = ["--runs-dir", "{tmp}/runs", "--name", "r"]
+    if config is not None:
+        extra += ["--config", "{tmp}/c.yaml"]
+    if argv[0] == "search":
+        extra += ["--checkpoint", "{ckpt}", *SEARCH]
+
+    def setup(ctx):
+        if config is not None:
+            (ctx.tmp / "c.yaml").write_text(config)
+
+    return Case(id_, (*argv, *extra), (expect,), not_created=("runs",), setup=setup)
+
+
+def _binary_config(ctx):
+    (ctx.tmp / "run.yaml").write_bytes(b"\x80\x02\xff\xfe binary \x00\x01")
+
+
+def _afile(ctx):
+    """A file where a folder is expected: it must come out unchanged."""
+    afile = ctx.tmp / "afile"
+    afile.write_text("mine")
+
+    def unchanged():
+        assert afile.read_text() == "mine"
+
+    return unchanged
+
+
+def _batch_spec(name):
+    return lambda ctx: _batch(ctx.tmp, ctx.ckpt, name) and None
+
+
+def _evil(fmt, name):
+    return lambda ctx: torch.save({"format": fmt, "x": Evil()}, ctx.tmp / name)
+
+
+def _zeros(ctx):
+    (ctx.tmp / "zeros.pt").write_bytes(b"\x00" * 100)
+
+
+def _lookalike_archive(tables):
+    """An SQLite file where a run's archive goes, that is not an archive: left as it was."""
+    def setup(ctx):
+        db = ctx.tmp / "runs" / "s" / "archive.db"
+        before = _lookalike(db, tables)
+
+        def unchanged():
+            assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+            assert sorted(p.name for p in db.parent.iterdir() if p.name != ".lock") == [
+                "archive.db"]
+
+        return unchanged
+
+    return setup
+
+
+def _tampered_config(config):
+    def setup(ctx):
+        conn = sqlite3.connect(ctx.run / "archive.db")
+        conn.execute("UPDATE runs SET config=?", (config,))
+        conn.commit()
+        conn.close()
+
+    return setup
+
+
+def _no_checkpoint_record(ctx):
+    import json
+
+    conn = sqlite3.connect(ctx.run / "archive.db")
+    cfg = json.loads(conn.execute("SELECT config FROM runs").fetchone()[0])
+    del cfg["checkpoint"]
+    conn.execute("UPDATE runs SET config=?", (json.dumps(cfg),))
+    conn.commit()
+    conn.close()
+
+
+LOOKALIKES = {"foreign_table": "CREATE TABLE foo (a); INSERT INTO foo VALUES (1);",
+              "wrong_columns": "CREATE TABLE meta (k, v); CREATE TABLE evaluations (x, y); "
+                               "INSERT INTO meta VALUES (1, 2);"}
+TAMPERED = {"not_json": ("{not json", "is not valid JSON"),
+            "list": ("[1, 2]", "is a list, not a mapping"),
+            "str": ('"text"', "is a str, not a mapping")}
+SEARCH_IN = ("--checkpoint", "{ckpt}", *SEARCH)
+
+INVOCATIONS = [
+    Case("binary_config_file", ("train", "--config", "{tmp}/run.yaml", "--runs-dir", "{tmp}/runs"),
+         ("{tmp}/run.yaml", "not a text file", "0x80"), not_created=("runs",),
+         setup=_binary_config),
+    *(Case(f"runs_dir_{where}_{cmd[0]}", (*cmd, "--runs-dir", runs),
+           (f"runs_dir = {{{where}!r}}", "is a file, not a directory"), setup=_afile)
+      for cmd in (("train",), ("search", *SEARCH_IN), ("demo", "--quiet"))
+      for where, runs in (("afile", "{afile}"), ("afile_sub", "{afile}/sub"))),
+    Case("out_fidelity", ("fidelity", "--quick", "--out", "{afile}/f.json"), ("--out = ",),
+         setup=_afile),
+    Case("out_latency_build", ("latency", "build", "--out", "{afile}/t.json"), ("--out = ",),
+         setup=_afile),
+    Case("out_latency_export_parts", ("latency", "export-parts", "--out", "{afile}"),
+         ("--out = ",), setup=_afile),
+    Case("out_export_is_a_folder", ("export", "{run}", "--out", "{tmp}"), ("--out = ",),
+         needs_run=True),
+    *(Case(f"batch_name_{i}", ("batch", "{tmp}/batch.yaml"),
+           (f"name = {name!r}: must be a plain directory name",),
+           not_created=("escape", "bruns"), setup=_batch_spec(name))
+      for i, name in enumerate(["../escape", "..", "/tmp/elsewhere", "a/b"])),
+    *(Case(f"batch_{i}", ("batch", "{tmp}/batch.yaml", *flags), (expect,),
+           not_created=("bruns",), setup=_batch_spec("ok"))
+      for i, (flags, expect) in enumerate([
+          (("--n-jobs", "0"), "--n-jobs = 0"),
+          (("--backend", "nope"), "--backend = 'nope': choose one of"),
+          (("--threads", "0"), "--threads = 0"),
+          (("--backend", "dask"), "--backend dask needs --scheduler"),
+          (("--scheduler", "tcp://127.0.0.1:1"), "needs --backend dask"),
+          (("--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"),
+           "--scheduler = 'tcp://127.0.0.1:1': no Dask scheduler answers there")])),
+    Case("search_scheduler_unreachable",
+         ("search", *SEARCH_IN, "--runs-dir", "{tmp}", "--backend", "dask", "--scheduler",
+          "tcp://127.0.0.1:1"),
+         ("search.scheduler = 'tcp://127.0.0.1:1': no Dask scheduler",)),
+    # checkpoints: a pickle that would run code is refused, never loaded, and no message advises
+    # weights_only=False (test_no_source_passes_weights_only_false checks the code)
+    Case("checkpoint_evil", ("search", "--checkpoint", "{tmp}/evil.pt", "--runs-dir", "{tmp}",
+                             *SEARCH),
+         ("evil.pt", "refuses to load it"), absent=("weights_only", "can still be loaded"),
+         not_printed=("pwned",), setup=_evil("evo-nas-supernet/2", "evil.pt")),
+    Case("train_state_evil", ("train", "--state-path", "{tmp}/state.pt", "--resume", "--epochs",
+                              "1", "--runs-dir", "{tmp}", "--quiet"),
+         ("state.pt",), absent=("weights_only",), not_printed=("pwned",),
+         setup=_evil("evo-nas-train-state/1", "state.pt"), no_work=False),
+    Case("checkpoint_zeros", ("search", "--checkpoint", "{tmp}/zeros.pt", "--runs-dir", "{tmp}",
+                              *SEARCH),
+         ("zeros.pt' is corrupt",), absent=("weights_only",), setup=_zeros),
+    # archives: a look-alike SQLite file is rejected and left unchanged by every command
+    *(Case(f"archive_{kind}_{cmd_id}", argv, (expect,), setup=_lookalike_archive(tables))
+      for kind, tables in LOOKALIKES.items()
+      for cmd_id, argv, expect in (
+          ("search", ("search", *SEARCH_IN, "--runs-dir", "{tmp}/runs", "--name", "s"),
+           "is an SQLite file but not an evo-nas archive"),
+          ("report", ("report", "{tmp}/runs/s"), "not an evo-nas archive"),
+          ("resume", ("search", "--resume", "{tmp}/runs/s"), "not an evo-nas archive"))),
+    *(Case(f"archive_config_{kind}_{cmd[0]}", (*cmd, "{run}"), ("runs.config of run", expect),
+           setup=_tampered_config(config), needs_run=True)
+      for kind, (config, expect) in TAMPERED.items()
+      for cmd in (("report",), ("search", "--resume"))),
+    Case("archive_without_checkpoint_record", ("search", "--resume", "{run}"),
+         ("records no checkpoint",), setup=_no_checkpoint_record, needs_run=True),
+]
+
+ALL_CASES = [_value_case(*c) for c in CASES] + INVOCATIONS
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_bad_values_fail_in_one_line_before_work(case, ckpt, tmp_path, capsys, request):
+    ctx = SimpleNamespace(tmp=tmp_path, ckpt=ckpt, run=None)
+    if case.needs_run:  # the finished search first: no_work would stop it
+        ctx.run = _copy(request.getfixturevalue("searched")[1], tmp_path / "s")
+    if case.no_work:
+        request.getfixturevalue("no_work")
+    after = case.setup(ctx) if case.setup is not None else None
+    names = {"tmp": str(tmp_path), "ckpt": str(ckpt), "afile": str(tmp_path / "afile"),
+             "afile_sub": str(tmp_path / "afile" / "sub"), "run": str(ctx.run)}
+    code, out, err = run(capsys, *(a.format(**names) for a in case.argv))
     assert code == 2
-    assert f"name = {name!r}: must be a plain directory name" in one_line(err)
-    assert not (tmp_path / "escape").exists() and not (tmp_path / "bruns").exists()
+    line = one_line(err)
+    for expect in case.expect:
+        assert expect.format(**names) in line
+    for absent in case.absent:
+        assert absent not in line
+    for text in case.not_printed:
+        assert text not in out
+    for rel in case.not_created:
+        assert not (tmp_path / rel).exists()  # nothing was written
+    if after is not None:
+        after()
 
 
-@pytest.mark.parametrize("flags, expect", [
-    (["--n-jobs", "0"], "--n-jobs = 0"),
-    (["--backend", "nope"], "--backend = 'nope': choose one of"),
-    (["--threads", "0"], "--threads = 0"),
-    (["--backend", "dask"], "--backend dask needs --scheduler"),
-    (["--scheduler", "tcp://127.0.0.1:1"], "needs --backend dask"),
-    (["--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"],
-     "--scheduler = 'tcp://127.0.0.1:1': no Dask scheduler answers there"),
-])
-def test_batch_options(flags, expect, ckpt, tmp_path, capsys, no_work):
-    code, _, err = run(capsys, "batch", _batch(tmp_path, ckpt, "ok"), *flags)
-    assert code == 2
-    assert expect in one_line(err)
-    assert not (tmp_path / "bruns").exists()
-
-
-def test_unreachable_search_scheduler_fails_fast(ckpt, tmp_path, capsys, no_work):
-    code, _, err = run(capsys, "search", "--checkpoint", ckpt, "--runs-dir", tmp_path,
-                       "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1", *SEARCH)
-    assert code == 2
-    assert "search.scheduler = 'tcp://127.0.0.1:1': no Dask scheduler" in one_line(err)
+def test_no_source_passes_weights_only_false():
+    source = "".join(p.read_text() for p in Path("evo_nas").rglob("*.py"))
+    assert "weights_only=False" not in source
 
 
 # --------------------------------------------------------------------------- training
@@ -254,93 +403,6 @@ def test_metric_returning_none_or_text_is_one_line(value, shown):
         search(problem, "nsga2", pop_size=4, generations=1, seed=0, progress=False)
     assert "\n" not in str(e.value)
     assert f"metric 'm' returned {shown}" in str(e.value)
-
-
-# --------------------------------------------------------------------------- checkpoints
-def test_checkpoint_errors_never_advise_weights_only_false(tmp_path, capsys):
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
-
-    bad = tmp_path / "evil.pt"
-    torch.save({"format": "evo-nas-supernet/2", "x": Evil()}, bad)
-    code, out, err = run(capsys, "search", "--checkpoint", bad, "--runs-dir", tmp_path, *SEARCH)
-    assert code == 2 and "pwned" not in out
-    line = one_line(err)
-    assert "weights_only" not in line and "can still be loaded" not in line
-    assert "evil.pt" in line and "refuses to load it" in line
-    state = tmp_path / "state.pt"
-    torch.save({"format": "evo-nas-train-state/1", "x": Evil()}, state)
-    code, _, err = run(capsys, "train", "--state-path", state, "--resume", "--epochs", "1",
-                       "--runs-dir", tmp_path, "--quiet")
-    assert code == 2
-    line = one_line(err)
-    assert "weights_only" not in line and "state.pt" in line
-    garbage = tmp_path / "zeros.pt"
-    garbage.write_bytes(b"\x00" * 100)
-    code, _, err = run(capsys, "search", "--checkpoint", garbage, "--runs-dir", tmp_path, *SEARCH)
-    line = one_line(err)
-    assert code == 2 and "zeros.pt' is corrupt" in line and "weights_only" not in line
-    source = "".join(p.read_text() for p in Path("evo_nas").rglob("*.py"))
-    assert "weights_only=False" not in source
-
-
-# --------------------------------------------------------------------------- archives
-def _lookalike(path: Path, tables: str) -> tuple[bytes, int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    conn.executescript(tables)
-    conn.commit()
-    conn.close()
-    return path.read_bytes(), path.stat().st_mtime_ns
-
-
-@pytest.mark.parametrize("tables", [
-    "CREATE TABLE foo (a); INSERT INTO foo VALUES (1);",
-    "CREATE TABLE meta (k, v); CREATE TABLE evaluations (x, y); INSERT INTO meta VALUES (1, 2);",
-])
-def test_lookalike_archive_is_rejected_unchanged(tables, ckpt, tmp_path, capsys):
-    db = tmp_path / "runs" / "s" / "archive.db"
-    before = _lookalike(db, tables)
-    code, _, err = run(capsys, "search", "--checkpoint", ckpt, "--runs-dir", tmp_path / "runs",
-                       "--name", "s", *SEARCH)
-    assert code == 2
-    assert "is an SQLite file but not an evo-nas archive" in one_line(err)
-    for cmd in (["report", db.parent], ["search", "--resume", db.parent]):
-        code, _, err = run(capsys, *cmd)
-        assert code == 2 and "not an evo-nas archive" in one_line(err)
-    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
-    assert sorted(p.name for p in db.parent.iterdir() if p.name != ".lock") == ["archive.db"]
-
-
-@pytest.mark.parametrize("config, expect", [("{not json", "is not valid JSON"),
-                                            ("[1, 2]", "is a list, not a mapping"),
-                                            ('"text"', "is a str, not a mapping")])
-def test_tampered_archive_config(config, expect, searched, tmp_path, capsys):
-    run_dir = _copy(searched[1], tmp_path / "s")
-    conn = sqlite3.connect(run_dir / "archive.db")
-    conn.execute("UPDATE runs SET config=?", (config,))
-    conn.commit()
-    conn.close()
-    for cmd in (["report", run_dir], ["search", "--resume", run_dir]):
-        code, _, err = run(capsys, *cmd)
-        assert code == 2
-        line = one_line(err)
-        assert "runs.config of run" in line and expect in line
-
-
-def test_archive_without_checkpoint_record(searched, tmp_path, capsys):
-    import json
-
-    run_dir = _copy(searched[1], tmp_path / "s")
-    conn = sqlite3.connect(run_dir / "archive.db")
-    cfg = json.loads(conn.execute("SELECT config FROM runs").fetchone()[0])
-    del cfg["checkpoint"]
-    conn.execute("UPDATE runs SET config=?", (json.dumps(cfg),))
-    conn.commit()
-    conn.close()
-    code, _, err = run(capsys, "search", "--resume", run_dir)
-    assert code == 2 and "records no checkpoint" in one_line(err)
 
 
 # ------------------------------------------------------------------ read-only folders (real)

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from data_paths import nb201_csv
 from helpers import scramble_bn
 from nb201_slice import SLICE
 from torch import nn
@@ -29,7 +30,7 @@ from evo_nas.spaces.nb201 import (
     nb201_row_index,
     nb201_table_row,
 )
-from problems.tabular import default_nb201_path, read_csv_columns
+from problems.tabular import read_csv_columns
 
 ALL = np.array(list(itertools.product(range(5), repeat=6)), dtype=np.int64)
 
@@ -73,9 +74,7 @@ def test_costs_match_table_slice() -> None:
 
 
 def test_costs_match_full_table() -> None:
-    path = default_nb201_path()
-    if not path.is_file():
-        pytest.skip(f"full NAS-Bench-201 table not present at {path}")
+    path = nb201_csv()  # the shared table, or skipped
     cols = read_csv_columns(path)
     assert len(cols["op0"]) == 15_625
     err_flops, err_params = _check_table(cols)  # measured: 4.72e-4 and 4.0e-6 (rounding)

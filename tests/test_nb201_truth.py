@@ -2,7 +2,9 @@
 
 Bad input fails in a second with one line naming the field and the value (exit 2), before any
 training; ``--quick`` runs the real study end to end on the shared CIFAR-10 subset and NB201
-table when they are there (a fresh clone may lack ``../shared/data``: then it is skipped)."""
+table when they are there (found by tests/data_paths.py: the env vars, else ``../shared/data``
+beside the checkout; a fresh clone may lack both: then it is skipped). The command itself never
+guesses a path: without ``--nb201`` / ``--cifar`` / ``--data-dir`` or the env vars it stops."""
 
 from __future__ import annotations
 
@@ -13,13 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from data_paths import CIFAR_NPZ, NB201_CSV
 
 from evo_nas.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-NB201_CSV = SHARED / "nb201" / "nb201_cifar10.csv"
-CIFAR_NPZ = SHARED / "cifar10-subset" / "cifar10_subset.npz"
 
 
 def one_line(err: str) -> str:
@@ -35,9 +35,10 @@ def run(capsys, *argv) -> tuple[int, str]:
 
 @pytest.fixture
 def no_env(monkeypatch):
-    """Neither data env var set, so the flags under test decide the paths."""
+    """No data env var set, so the flags under test decide the paths."""
     monkeypatch.delenv("EVO_NAS_NB201_CSV", raising=False)
     monkeypatch.delenv("EVO_NAS_CIFAR_NPZ", raising=False)
+    monkeypatch.delenv("EVO_NAS_DATA", raising=False)
 
 
 @pytest.fixture
@@ -88,6 +89,35 @@ def test_env_var_and_data_dir_are_named_as_the_source(tmp_path, capsys, monkeypa
     assert code == 2
     assert one_line(err).startswith(
         f"evo-nas: error: --data-dir = {str(tmp_path / 'nb201')!r}")
+
+
+def test_no_path_and_no_env_var_is_one_line_naming_flags_and_variables(tmp_path, capsys,
+                                                                         no_env, no_work):
+    """Nothing outside the repository is guessed: without a flag or a variable the command stops
+    (even where ``../shared/data`` sits beside the checkout), naming what to pass or set."""
+    code, err = run(capsys, "--truth", "nb201", "--quick", "--out", tmp_path / "r.json")
+    assert code == 2
+    line = one_line(err)
+    assert line.startswith("evo-nas: error: --nb201: no NB201 table given; pass --nb201 PATH")
+    for name in ("--data-dir DIR", "$EVO_NAS_NB201_CSV", "$EVO_NAS_DATA"):
+        assert name in line, name
+    csv = tmp_path / "t.csv"
+    csv.write_text("x\n")  # the table found; the CIFAR subset is the one missing
+    code, err = run(capsys, "--truth", "nb201", "--nb201", csv, "--out", tmp_path / "r.json")
+    assert code == 2
+    line = one_line(err)
+    assert line.startswith("evo-nas: error: --cifar: no CIFAR-10 subset given; pass --cifar PATH")
+    for name in ("--data-dir DIR", "$EVO_NAS_CIFAR_NPZ", "$EVO_NAS_DATA"):
+        assert name in line, name
+
+
+def test_the_shared_data_env_var_is_named_as_the_source(tmp_path, capsys, monkeypatch, no_env,
+                                                       no_work):
+    monkeypatch.setenv("EVO_NAS_DATA", str(tmp_path))
+    code, err = run(capsys, "--truth", "nb201", "--out", tmp_path / "r.json")
+    assert code == 2
+    assert one_line(err).startswith(
+        f"evo-nas: error: $EVO_NAS_DATA/nb201 = {str(tmp_path / 'nb201')!r}: NB201 table not found")
 
 
 def test_unknown_truth_lists_the_choices(tmp_path, capsys, no_work):
@@ -160,7 +190,7 @@ def test_the_benchmark_keeps_its_flags_and_exits_on_missing_data(tmp_path, no_en
     bench = _bench()
     flags = {o for a in bench.parser()._actions for o in a.option_strings}
     assert flags == {"-h", "--help", "--data", "--table", "--C", "--N", "--epochs", "--cells",
-                     "--lever-cells", "--quick-levers", "--levers", "--proxies",
+                     "--lever-cells", "--quick-levers", "--lever-rows", "--levers", "--proxies",
                      "--search-evals", "--seed", "--cell-seed", "--threads", "--out",
                      "--rescore"}
     missing = tmp_path / "none.npz"
@@ -182,8 +212,9 @@ SUMMARY_SHARES = ("p_at_top5", "params_p_at_top5", "hybrid_p_at_top5")
 SUMMARY_CIS = ("tau_minus_params_ci95", "hybrid_tau_minus_params_ci95")
 
 
-@pytest.mark.skipif(not (NB201_CSV.is_file() and CIFAR_NPZ.is_file()),
-                    reason="shared NB201 table or CIFAR-10 subset not present (../shared/data)")
+@pytest.mark.skipif(NB201_CSV is None or CIFAR_NPZ is None,
+                    reason="shared NB201 table or CIFAR-10 subset not present "
+                           "($EVO_NAS_DATA, else ../shared/data)")
 def test_quick_study_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "nb201.json"
     code = main(["fidelity", "--truth", "nb201", "--quick", "--nb201", str(NB201_CSV.parent),

@@ -21,6 +21,41 @@ def test_sampling_draws_from_pymoo_generator():
     assert np.array_equal(SPACE.canonical(a), a)
 
 
+def _flops_problem(budgets=None):
+    from evo_nas.costs import CostModel
+
+    costs = CostModel(SPACE)
+    return NASProblem(SPACE, {"zero": lambda cs: np.zeros(len(cs)), "flops": costs},
+                      budgets=budgets)
+
+
+def test_sampling_anchors_the_cheapest_and_dearest_of_its_pool_by_cheap_objectives():
+    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    X = ChoiceSampling(SPACE, candidates=20).do(_flops_problem(), 10, random_state=rng()).get("X")
+    r = rng()
+    plain = SPACE.sample(10, r)
+    pool = SPACE.sample(200, r)  # the same draws the sampler made after its plain population
+    flops = _flops_problem().cheap_objectives(pool)["flops"]
+    assert np.array_equal(X[0], pool[np.argmin(flops)])  # cheapest of 200 lookups
+    assert np.array_equal(X[1], pool[np.argmax(flops)])  # dearest
+    assert np.array_equal(X[2:], plain[2:])  # the rest stays uniform
+    assert flops.min() < _flops_problem().cheap_objectives(plain)["flops"].min()
+    # the expensive "zero" objective is never looked up, only cheap ones; none: plain sampling
+    assert set(_flops_problem().cheap_objectives(pool)) == {"flops"}
+    Y = ChoiceSampling(SPACE, candidates=20).do(_problem(), 10, random_state=rng()).get("X")
+    assert np.array_equal(Y, SPACE.sample(10, rng()))
+
+
+def test_sampling_anchors_respect_cheap_budgets():
+    free = _flops_problem().cheap_objectives(SPACE.sample(400, 0))["flops"]
+    bound = float(np.median(free))
+    problem = _flops_problem(budgets={"flops": bound})
+    X = ChoiceSampling(SPACE, candidates=40).do(problem, 10, random_state=np.random.default_rng(0))
+    anchored = problem.cheap_objectives(X.get("X")[:2])["flops"]
+    assert np.isfinite(anchored).all() and (anchored <= bound).all()  # dearest *within* budget
+    assert anchored[1] > 0.9 * bound
+
+
 @pytest.mark.parametrize("prob_var", [None, 0.0, 0.3, 1.0])
 def test_mutation_always_changes_stays_in_bounds_and_canonical(prob_var):
     rng = np.random.default_rng(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_paths import NB201_CSV
 from nb201_slice import SLICE
 from scipy import stats
 from sklearn.base import clone
@@ -32,7 +33,7 @@ from evo_nas.predictors import (
     top_k_precision,
 )
 from evo_nas.space import Choice, SearchSpace
-from problems.tabular import default_nb201_path, load_nb201, nb201_features, nb201_space
+from problems.tabular import load_nb201, nb201_features, nb201_space
 
 
 @pytest.fixture(autouse=True)
@@ -151,10 +152,10 @@ def test_adaptive_predictor_picks_best_by_cv_kendall():
     assert kendall_tau(y, model.predict(X)) > 0.99
 
 
-@pytest.mark.skipif(not default_nb201_path().is_file(), reason="shared NB201 table not present")
+@pytest.mark.skipif(NB201_CSV is None, reason="shared NB201 table not present")
 def test_default_predictor_ranks_nb201_with_cell_features():
     """The issue's bar: Kendall tau >= 0.6 on CIFAR-10 accuracy from 100 random archs."""
-    problem = load_nb201()
+    problem = load_nb201(NB201_CSV)
     X, y = problem.genomes, problem.values["error"]
     idx = np.random.default_rng(0).permutation(len(X))
     model = make_predictor("default", problem.space, features=nb201_features(problem.space),

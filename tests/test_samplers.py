@@ -255,3 +255,31 @@ def test_distillation_is_on_by_default_and_switchable_in_config():
 
     assert TrainConfig().distill is True
     assert load_config({"train": {"distill": False}}).train.distill is False
+
+
+@pytest.mark.parametrize("distill", [True, False])
+@pytest.mark.parametrize("name", ["uniform", "sandwich", "fair", "flops_bucket", "attentive",
+                                  "flops_bucket_plain"])
+def test_a_sampler_says_how_many_sub_networks_a_training_step_trains(small_data, name, distill):
+    """``subnets_per_step`` (what the fidelity study equalises) is what the trainer really runs:
+    the sampler's picks plus the teacher it prepends when distilling."""
+    torch.manual_seed(0)
+    net = Supernet("tiny")
+    space = net.space
+    if name == "attentive":  # a fixed scorer: the batch-loss one would also call set_active
+        sampler = AttentiveSampler(n_random=2, scorer=lambda cs: [len(str(c)) for c in cs])
+    elif name == "flops_bucket_plain":
+        sampler = FlopsBucketSampler(n_random=3, sandwich=False)
+    else:
+        sampler = make_sampler(name, **({"n": 3} if name == "uniform" else
+                                        {} if name == "fair" else {"n_random": 2}))
+    fixed = {"uniform": int(distill), "fair": int(distill), "flops_bucket_plain": int(distill)
+             }.get(name, 2)  # sandwich, flops_bucket, attentive lead with largest + smallest
+    assert sampler.fixed_subnets(distill) == fixed
+    assert sampler.subnets_per_step(space, distill) == fixed + sampler.random_subnets(space)
+    if name == "fair":
+        assert sampler.random_subnets(space) == int(space.n_options.max())
+    rec = _Recorder(net)
+    train_supernet(net, small_data, TrainConfig(epochs=1, batch_size=96, distill=distill,
+                                                seed=0), sampler=sampler)
+    assert len(rec.calls) - 1 == sampler.subnets_per_step(space, distill)  # 1 step, + largest

@@ -140,8 +140,9 @@ def test_an_exhausted_space_ends_the_search(algorithm):
     options = SURROGATE if algorithm == "surrogate" else None
     res = search(problem, algorithm, pop_size=8, budget=100, seed=0, options=options)
     info = res.info
-    if algorithm in ("regularized", "tournament") and info["stop_reason"] == "stalled":
-        # mutation-only tournaments may never revisit the worst corners: no hang, and it says so
+    if algorithm != "surrogate" and info["stop_reason"] == "stalled":
+        # evolution with a population of 8 may never reach the last corners (NSGA-II: 4 of 6
+        # seeds miss 1-2 of the 54 genomes): no hang, and it says so
         assert info["real_evaluations"] < 54
         return
     assert info["stop_reason"] == "exhausted"
@@ -188,7 +189,8 @@ def test_result_counts_real_evaluations_and_cheap_lookups_apart():
     assert info["cheap_lookups"] > 10 * info["real_evaluations"]
     assert info["budget_repair"]["children"] > 0
     res = search(toy(), "nsga2", pop_size=10, budget=20, seed=0)
-    assert res.info["real_evaluations"] == 20 and res.info["cheap_lookups"] == 0
+    # NSGA-II looks up only the pool its first population's cost anchors come from: 50 per member
+    assert res.info["real_evaluations"] == 20 and res.info["cheap_lookups"] == 50 * 10
 
 
 @pytest.mark.parametrize(("algorithm", "options", "match"), [

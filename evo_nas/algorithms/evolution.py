@@ -20,30 +20,40 @@ members compare by total violation. Every random draw comes from pymoo's ``rando
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.initialization import Initialization
+from pymoo.core.mutation import Mutation
 from pymoo.core.population import Population
 from pymoo.core.repair import Repair
+from pymoo.core.sampling import Sampling
 from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from pymoo.util.optimum import filter_optimum
 
+from evo_nas.algorithms.options import (
+    OptionContext,
+    OptionSchema,
+    check_int,
+    check_objective,
+    check_operator,
+    is_int,
+    make_repair,
+    make_sampling,
+    problem_and_space,
+)
 from evo_nas.errors import ConfigError
 from evo_nas.space import SearchSpace
-from operators import (
-    CanonicalDuplicateElimination,
-    CanonicalRepair,
-    ChoiceSampling,
-    NeighbourMutation,
-)
+from operators import CanonicalDuplicateElimination, NeighbourMutation
 
 __all__ = [
+    "EVOLUTION_OPTIONS",
     "RegularizedEvolution",
     "TournamentEvolution",
+    "check_evolution_options",
     "make_regularized",
     "make_tournament",
     "pareto_keys",
@@ -86,10 +96,50 @@ def pareto_keys(F: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_evolution_options(options: Mapping[str, Any], ctx: OptionContext) -> None:
+    """Check the given options of regularized/tournament evolution (see
+    :class:`RegularizedEvolution`); absent ones keep their defaults. ``sample_size`` and
+    ``n_offsprings`` are checked against ``ctx.pop_size``, ``objective`` and ``weights`` against
+    the objective names where the context knows them."""
+    pop_size = options.get("pop_size", ctx.pop_size)
+    if pop_size is not None and (not is_int(pop_size) or pop_size < 2):
+        ctx.fail("pop_size", pop_size, "must be an int >= 2")
+    top = pop_size if is_int(pop_size) else None
+    span = f"1..pop_size ({top})" if top is not None else "1..pop_size"
+    for name, why in (("sample_size", ": a tournament draws that many distinct members"),
+                      ("n_offsprings", ": the children of one generation")):
+        v = options.get(name)
+        if v is not None and (not is_int(v) or v < 1 or (top is not None and v > top)):
+            ctx.fail(name, v, f"must be an int in {span}{why}")
+    if isinstance(options.get("weights"), str) and options["weights"] != "random":
+        ctx.fail("weights", options["weights"], "a sequence of floats or 'random'")
+    check_objective(ctx, options.get("objective"), options.get("weights"))
+    if "fitness" in options and options["fitness"] not in FITNESS:
+        ctx.fail("fitness", options["fitness"], f"choose one of {FITNESS}")
+    if "scalarization" in options and options["scalarization"] not in SCALARIZATIONS:
+        ctx.fail("scalarization", options["scalarization"], f"choose one of {SCALARIZATIONS}")
+    if "max_retries" in options:
+        check_int(ctx, "max_retries", options["max_retries"], 0,
+                  " (redraws of duplicate children per generation)")
+    mutation = options.get("mutation")
+    if mutation is not None and not isinstance(mutation, Mutation):
+        ctx.fail("mutation", mutation, "a pymoo Mutation object (Python only; the default is "
+                                       "NeighbourMutation with at least one change per child)")
+    for name in ("repair", "sampling"):
+        if options.get(name) is not None:
+            check_operator(ctx, name, options[name])
+
+
+EVOLUTION_OPTIONS = OptionSchema(
+    ("fitness", "max_retries", "mutation", "n_offsprings", "objective", "repair", "sample_size",
+     "sampling", "scalarization", "weights"), check_evolution_options)
+
+
 class _MutationEvolution(Algorithm):
     """Shared machinery; subclasses choose which members leave (``_remove``)."""
 
     removal = "oldest"
+    algorithm_name = "regularized"  # its name in the registry (and in error messages)
 
     def __init__(
         self,
@@ -101,33 +151,23 @@ class _MutationEvolution(Algorithm):
         weights: Sequence[float] | str | None = None,
         fitness: str = "pareto",
         scalarization: str = "tchebycheff",
-        sampling: Any = None,
-        mutation: Any = None,
-        repair: Repair | None = None,
+        sampling: str | Sampling | None = "choice",
+        mutation: Mutation | None = None,
+        repair: str | Repair | None = "canonical",
         max_retries: int = 10,
+        problem: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(pop_size, bool) or not isinstance(pop_size, int) or pop_size < 2:
-            raise ConfigError(f"pop_size = {pop_size!r}: must be an int >= 2")
+        ctx = OptionContext(self.algorithm_name, pop_size=pop_size, space=space, problem=problem)
+        check_evolution_options(
+            {"pop_size": pop_size, "sample_size": sample_size, "n_offsprings": n_offsprings,
+             "objective": objective, "weights": weights, "fitness": fitness,
+             "scalarization": scalarization, "sampling": sampling, "mutation": mutation,
+             "repair": repair, "max_retries": max_retries}, ctx)
         if sample_size is None:
             sample_size = max(2, pop_size // 4)
-        if (isinstance(sample_size, bool) or not isinstance(sample_size, int)
-                or not 1 <= sample_size <= pop_size):
-            raise ConfigError(f"sample_size = {sample_size!r}: must be an int in 1..pop_size "
-                              f"({pop_size}): a tournament draws that many distinct members")
         n_off = max(1, pop_size // 4) if n_offsprings is None else n_offsprings
-        if isinstance(n_off, bool) or not isinstance(n_off, int) or not 1 <= n_off <= pop_size:
-            raise ConfigError(f"n_offsprings = {n_offsprings!r}: must be an int in 1..pop_size")
-        if objective is not None and weights is not None:
-            raise ConfigError("give either objective or weights, not both")
-        if isinstance(weights, str) and weights != "random":
-            raise ConfigError(f"weights = {weights!r}: a sequence of floats or 'random'")
-        if fitness not in FITNESS:
-            raise ConfigError(f"fitness = {fitness!r}: choose one of {FITNESS}")
-        if scalarization not in SCALARIZATIONS:
-            raise ConfigError(f"scalarization = {scalarization!r}: choose one of "
-                              f"{SCALARIZATIONS}")
         self.space = space
         self.pop_size = pop_size
         self.sample_size = sample_size
@@ -142,10 +182,10 @@ class _MutationEvolution(Algorithm):
         self.scalarization = scalarization
         self.mutation = (mutation if mutation is not None
                          else NeighbourMutation(space, at_least_once=True))
-        self.repair = repair if repair is not None else CanonicalRepair(space)
+        self.repair = make_repair("canonical" if repair is None else repair, space, problem, ctx)
         self.dedup = CanonicalDuplicateElimination(space)
         self.initialization = Initialization(
-            sampling if sampling is not None else ChoiceSampling(space),
+            make_sampling("choice" if sampling is None else sampling, space, problem, ctx),
             repair=self.repair, eliminate_duplicates=self.dedup)
         self.max_retries = max_retries
         self.evaluated = Population.empty()  # every individual evaluated, for the optimum
@@ -283,9 +323,13 @@ class RegularizedEvolution(_MutationEvolution):
     crowding (``fitness="pareto"``), or each by its own random weight vector
     (``fitness="random_weights"``, ``scalarization`` ``"tchebycheff"`` or ``"weighted_sum"``;
     ``weights="random"`` says the same). ``objective`` (index or name) or fixed ``weights``
-    make it single-objective. ``repair`` defaults to the canonical repair; pass
-    :class:`operators.BudgetRepair` for hard budgets. ``mutation`` defaults to
-    :class:`operators.NeighbourMutation` with at least one change per child.
+    make it single-objective. ``repair`` is ``"canonical"`` (the default) or ``"budget"`` (every
+    child repaired into the problem's budgets on cheap metrics, :class:`operators.BudgetRepair`),
+    ``sampling`` ``"choice"`` (the default) or ``"budget"`` (:class:`operators.BudgetSampling`);
+    the budget operators need ``problem`` (the builders :func:`make_regularized` /
+    :func:`make_tournament` pass it), and any pymoo ``Repair``/``Sampling`` object also works.
+    ``mutation`` defaults to :class:`operators.NeighbourMutation` with at least one change per
+    child; ``max_retries`` bounds the redraws of duplicate children per generation.
     """
 
 
@@ -295,6 +339,7 @@ class TournamentEvolution(_MutationEvolution):
     crowding distance, as NSGA-II's survival), so good architectures live forever."""
 
     removal = "worst"
+    algorithm_name = "tournament"
 
     def _remove(self, pop: Population, n_out: int) -> Population:
         cv, val = self._keys(pop)
@@ -303,13 +348,17 @@ class TournamentEvolution(_MutationEvolution):
         return pop[keep]
 
 
-def make_regularized(space: SearchSpace, pop_size: int = 50, **kwargs: Any
+def make_regularized(problem: Any, pop_size: int = 50, **kwargs: Any
                      ) -> RegularizedEvolution:
-    """Registry builder for ``search.algorithm = "regularized"``."""
-    return RegularizedEvolution(space, pop_size=pop_size, **kwargs)
+    """Registry builder for ``search.algorithm = "regularized"``: ``problem`` is the problem to
+    search (or its :class:`SearchSpace`, for everything but ``repair``/``sampling = "budget"``);
+    options as :class:`RegularizedEvolution`."""
+    problem, space = problem_and_space(problem)
+    return RegularizedEvolution(space, pop_size=pop_size, problem=problem, **kwargs)
 
 
-def make_tournament(space: SearchSpace, pop_size: int = 50, **kwargs: Any
+def make_tournament(problem: Any, pop_size: int = 50, **kwargs: Any
                     ) -> TournamentEvolution:
-    """Registry builder for ``search.algorithm = "tournament"``."""
-    return TournamentEvolution(space, pop_size=pop_size, **kwargs)
+    """Registry builder for ``search.algorithm = "tournament"`` (see :func:`make_regularized`)."""
+    problem, space = problem_and_space(problem)
+    return TournamentEvolution(space, pop_size=pop_size, problem=problem, **kwargs)

@@ -287,6 +287,8 @@ class SurrogateAssistedSearch:
         resumed_from = state["round"] if state else None
         bar = tqdm(total=budget, initial=min(run.spent(), budget), desc="surrogate",
                    unit="eval", disable=not progress, leave=False)
+        if progress:  # the bar moves as each real evaluation finishes, not once per round
+            problem.on_evaluated = lambda: bar.update(min(run.spent(), budget) - bar.n)
 
         def boundary() -> None:
             """Save the state of this round boundary (with an archive) and show progress."""
@@ -330,6 +332,7 @@ class SurrogateAssistedSearch:
             else:
                 run.stop = "budget"
         finally:
+            problem.on_evaluated = None
             bar.close()
 
         rows = run.rows(new=True)

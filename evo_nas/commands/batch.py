@@ -21,13 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 _SOURCE = {"archive": "(read back from its archive) ", "resumed": "(resumed) "}
 
 
+def _finished(row: dict, done: int, total: int) -> None:
+    """One line as each job ends, in order of completion (flushed: visible through a pipe)."""
+    error = f" {row['error'].splitlines()[0]}" if row["status"] != "ok" and row["error"] else ""
+    print(f"[{done}/{total}] {row['run']} {row['status']} {row['seconds']:.1f}s "
+          f"{_SOURCE.get(row.get('source'), '')}".rstrip() + error, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from evo_nas.batch import load_batch, run_batch
 
     spec = load_batch(args.spec)
-    print(f"batch {spec.name!r}: {len(spec.jobs)} runs -> {spec.batch_dir}/")
+    print(f"batch {spec.name!r}: {len(spec.jobs)} runs -> {spec.batch_dir}/", flush=True)
     rows = run_batch(spec, n_jobs=args.n_jobs, backend=args.backend, scheduler=args.scheduler,
-                     threads=args.threads)
+                     threads=args.threads, progress=_finished)
     for r in rows:
         print(f"{r['run']:24s} {r['status']:7s} hv={r['hv']:.4f} front={r['front_size']:3d} "
               f"evals={r['evaluations']:4d} {r['seconds']:7.1f}s {_SOURCE.get(r.get('source'), '')}"

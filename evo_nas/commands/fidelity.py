@@ -45,11 +45,12 @@ def register(subparsers: Any) -> None:
     nb = p.add_argument_group("--truth nb201")
     nb.add_argument("--nb201", metavar="PATH",
                     help="NB201 table: nb201_cifar10.csv or its folder (default: "
-                         "<data-dir>/nb201, else $EVO_NAS_NB201_CSV, else ../shared/data/nb201)")
+                         "<data-dir>/nb201, else $EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201; "
+                         "none of them: an error)")
     nb.add_argument("--cifar", metavar="PATH",
                     help="CIFAR-10 subset: cifar10_subset.npz or its folder (default: "
                          "<data-dir>/cifar10-subset, else $EVO_NAS_CIFAR_NPZ, else "
-                         "../shared/data/cifar10-subset)")
+                         "$EVO_NAS_DATA/cifar10-subset; none of them: an error)")
     nb.add_argument("--cells", type=int, help="NB201 cells scored (default 1000)")
     nb.add_argument("--search-evals", type=int,
                     help="supernet evaluations per search (default 300)")
@@ -78,7 +79,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--preset", help="search space preset (default tiny)")
     p.add_argument("--dataset", help="default digits_hard (offline); digits, mnist, cifar10, ...")
     p.add_argument("--data-dir", help="local folder of a torchvision dataset; with --truth "
-                                      "nb201: the folder holding nb201/ and cifar10-subset/")
+                                      "nb201: the folder holding nb201/ and cifar10-subset/ "
+                                      "(default $EVO_NAS_DATA)")
     p.add_argument("--seed", type=int)
     p.add_argument("--jobs", type=int, help="parallel worker processes (default 2)")
     p.add_argument("--threads", type=int,
@@ -169,9 +171,11 @@ def run_nb201(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     study = nb201_study_from_args(args)
     table = nb.resolve_data_path(args.nb201, "--nb201", nb.NB201_ENV, nb.NB201_FILE,
-                                 nb.NB201_FOLDER, args.data_dir, what="NB201 table")
+                                 nb.NB201_FOLDER, args.data_dir, what="NB201 table",
+                                 data_dir_name="--data-dir")
     npz = nb.resolve_data_path(args.cifar, "--cifar", nb.CIFAR_ENV, nb.CIFAR_FILE,
-                               nb.CIFAR_FOLDER, args.data_dir, what="CIFAR-10 subset")
+                               nb.CIFAR_FOLDER, args.data_dir, what="CIFAR-10 subset",
+                               data_dir_name="--data-dir")
     out_path = args.out or DEFAULT_NB201_OUT
     check_writable_file(out_path, "--out")  # before the training, not after
     say = (lambda _m: None) if args.quiet else print

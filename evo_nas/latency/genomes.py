@@ -9,7 +9,7 @@ and a few sums:
 * MobileNet tables: the stem (and OFA's fixed first block) by resolution; each block position
   by (resolution, input width, output width, kernel, expand), counted when the stage's depth
   reaches it; the tail by (resolution, last width). The arrays are filled from the part keys of
-  the skeleton networks (:func:`evo_nas.latency.lut._skeletons`), with the very functions the
+  the skeleton networks (:func:`evo_nas.nn.parts.mobilenet_skeletons`), with the very functions the
   per-config path uses, so a key format change cannot make the two disagree.
 * Choice-block tables: stem + one entry per (layer, candidate) + head.
 * Any other table (NAS-Bench-201 cells, user supernets): each distinct canonical genome is
@@ -20,7 +20,7 @@ The parts are added in the per-config path's order and calibrated with the same 
 both paths give the same float (tests check ``np.allclose`` at 1e-12 on every built-in space).
 A compiled form is checked against the per-config path on random genomes when it is made; a part
 the table lacks gives NaN here and the row is predicted the per-config way, which raises the
-:class:`~evo_nas.latency.lut.LatencyTableError` naming it.
+:class:`~evo_nas.latency.LatencyTableError` naming it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class _MobileNetSums(GenomeLatency):
     kind = "mobilenet"
 
     def __init__(self, table: Any) -> None:
-        from evo_nas.latency.lut import _skeletons, part_keys
+        from evo_nas.nn.parts import mobilenet_skeletons, part_keys
 
         spec, space, entries = table.spec, table.space, table.entries
         idx = {n: i for i, n in enumerate(space.names)}
@@ -87,7 +87,8 @@ class _MobileNetSums(GenomeLatency):
             slots["first"] = (self._first, (self._res,))
         slots["head"] = (self._head, (self._res, prev_col))
         seen: dict[tuple[str, tuple[int, ...]], str] = {}
-        for cfg in _skeletons(spec):  # every (resolution, widths) x (kernel, expand), full depth
+        # every (resolution, widths) x (kernel, expand), full depth
+        for cfg in mobilenet_skeletons(spec):
             x = space.encode(cfg)
             for name, key in part_keys(spec, spec.layout(space.decode(x))):
                 arr, cols = slots[name]

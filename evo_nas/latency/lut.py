@@ -25,7 +25,6 @@ another device loads with a :class:`DeviceMismatchWarning` naming both devices.
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import warnings
@@ -35,9 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from evo_nas.errors import CheckpointError, EvoNasError
+import evo_nas.latency.measure as measure_module
+from evo_nas.errors import CheckpointError, LatencyTableError
 from evo_nas.latency.measure import (
     BACKENDS,
     PARTS_FORMAT,
@@ -48,8 +48,14 @@ from evo_nas.latency.measure import (
     measure_many,
     table_from_parts,
 )
+from evo_nas.nn.parts import (
+    MobileNetTail,
+    mobilenet_part_modules,
+    mobilenet_skeletons,
+    part_keys,
+)
 from evo_nas.space import SearchSpace
-from evo_nas.spaces.mobilenet import PRESETS, MobileNetSpec, NetLayout, get_spec, spec_of
+from evo_nas.spaces.mobilenet import PRESETS, MobileNetSpec, get_spec, spec_of
 
 __all__ = [
     "LatencyTableError",
@@ -65,26 +71,15 @@ __all__ = [
 ]
 
 
-class LatencyTableError(EvoNasError):
-    """A latency table that belongs to another space, is malformed, or lacks a part."""
-
-
 class DeviceMismatchWarning(UserWarning):
     """A latency table measured on a device other than this one."""
 
 
-# --------------------------------------------------------------------------- keys
-def part_keys(spec: MobileNetSpec, lay: NetLayout) -> list[tuple[str, str]]:
-    """``(part name, key)`` of every part of a layout, in execution order."""
-    out = [("stem", f"stem:r{lay.resolution}:c{lay.in_channels}-{lay.stem_ch}"
-                    f":s{lay.stem_stride}:{spec.stem_act}")]
-    for b in lay.blocks:
-        key = (f"mbconv:r{b.in_size}:c{b.in_ch}-{b.mid_ch}-{b.out_ch}:k{b.kernel}:s{b.stride}"
-               f":se{b.se_ch}:{b.act}:{'res' if b.residual else 'plain'}")
-        out.append((b.name, key + (":noexpand" if b.expand == 1 else "")))
-    out.append(("head", f"head:r{lay.head_size}:c{lay.head_in}-{lay.head_ch}-{lay.feature_ch}"
-                        f":n{lay.num_classes}:{spec.head_act}"))
-    return out
+# the per-part helpers of the elastic MobileNet live with the supernets (evo_nas.nn.parts), so
+# that the dependency goes one way, latency -> nn; their old names here keep working
+_skeletons = mobilenet_skeletons
+_part_modules = mobilenet_part_modules
+_Tail = MobileNetTail
 
 
 def _spaces(space_or_preset: SearchSpace | MobileNetSpec | str) -> tuple[SearchSpace,
@@ -93,55 +88,6 @@ def _spaces(space_or_preset: SearchSpace | MobileNetSpec | str) -> tuple[SearchS
         return space_or_preset, spec_of(space_or_preset)
     spec = get_spec(space_or_preset)
     return spec.space(), spec
-
-
-def _skeletons(spec: MobileNetSpec) -> list[dict[str, Any]]:
-    """Configs that together contain every distinct part of the space.
-
-    A block's shape depends on the resolution, the widths of its own and the previous stage, its
-    own kernel/expand and whether it opens its stage, never on other blocks' kernel/expand. So
-    every (resolution, widths) at full depth with all blocks set to one (kernel, expand) covers
-    all parts; :func:`build_table` checks the claim on random configs anyway.
-    """
-    widths = [st.widths if len(st.widths) > 1 else (None,) for st in spec.stages]
-    out = []
-    for res, ws, k, e in itertools.product(spec.resolutions, itertools.product(*widths),
-                                           spec.kernels, spec.expands):
-        cfg: dict[str, Any] = {"res": res}
-        for i, (st, w) in enumerate(zip(spec.stages, ws, strict=True)):
-            if w is not None:
-                cfg[f"s{i}.w"] = w
-            cfg[f"s{i}.d"] = max(st.depths)
-            for j in range(max(st.depths)):
-                cfg[f"s{i}.b{j}.k"], cfg[f"s{i}.b{j}.e"] = k, e
-        out.append(cfg)
-    return out
-
-
-class _Tail(nn.Module):
-    """The part of :class:`~evo_nas.nn.SubNet` after the blocks: head, pooling, classifier."""
-
-    def __init__(self, head: nn.Module, feature_mix: nn.Module, dropout: nn.Module,
-                 classifier: nn.Module) -> None:
-        super().__init__()
-        self.head, self.feature_mix, self.dropout = head, feature_mix, dropout
-        self.classifier = classifier
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.feature_mix(self.head(x).mean((2, 3), keepdim=True))
-        return self.classifier(self.dropout(torch.flatten(x, 1)))
-
-
-def _part_modules(sub: Any) -> list[tuple[nn.Module, tuple[int, int, int]]]:
-    """The modules of each part of an extracted subnet, with their input shape ``(C, H, W)``."""
-    lay = sub.layout
-    out: list[tuple[nn.Module, tuple[int, int, int]]] = [
-        (sub.stem, (lay.in_channels, lay.resolution, lay.resolution))]
-    for blk, b in zip(sub.blocks, lay.blocks, strict=True):
-        out.append((blk, (b.in_ch, b.in_size, b.in_size)))
-    tail = _Tail(sub.head, sub.feature_mix, sub.dropout, sub.classifier)
-    out.append((tail, (lay.head_in, lay.head_size, lay.head_size)))
-    return [(m.eval(), s) for m, s in out]
 
 
 def _collect_parts(spec: MobileNetSpec | None, net: Any, contexts: int = 3
@@ -541,7 +487,7 @@ def build_table(space_or_preset: Any, backend: str = "eager",
     parts, chains = _collect(net, contexts)
     known = set(parts)
     probe = space.decode_many(space.sample(64, seed + 12345))
-    for cfg in probe:  # the claim of latency_configs (for MobileNet: of _skeletons), checked
+    for cfg in probe:  # the claim of latency_configs (MobileNet: mobilenet_skeletons), checked
         for name, key in net.latency_keys(cfg):
             if key not in known:
                 raise RuntimeError(f"part enumeration missed {name} ({key})")
@@ -631,7 +577,5 @@ def export_parts(space_or_preset: Any, out_dir: str | Path,
                                     "keys": [k for _, k in net.latency_keys(cfg)],
                                     "input": [int(v) for v in net.input_shape(cfg)]})
     (root / "manifest.json").write_text(json.dumps(man, indent=1))
-    from evo_nas.latency import measure
-
-    shutil.copyfile(measure.__file__, root / "measure.py")
+    shutil.copyfile(measure_module.__file__, root / "measure.py")
     return root

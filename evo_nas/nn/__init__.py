@@ -1,5 +1,10 @@
 """Weight-sharing networks: the supernet protocol and its implementations (elastic MobileNetV3,
-choice blocks, NAS-Bench-201 cells), static extraction, BN re-calibration."""
+choice blocks, NAS-Bench-201 cells), static extraction, BN re-calibration.
+
+Importing the package imports every built-in supernet module, which registers its kind for
+:func:`build_supernet` (``mobilenet``, ``nb201``, ``fewshot``); :mod:`evo_nas.nn.protocol` itself
+imports none of them, so no module of the package imports one that imports it back.
+"""
 
 from evo_nas.nn.bn import recalibrate_bn
 from evo_nas.nn.choice import ChoiceSupernet
@@ -13,6 +18,7 @@ from evo_nas.nn.layers import (
     SqueezeExcite,
     resize,
 )
+from evo_nas.nn.nb201 import NB201Supernet
 from evo_nas.nn.protocol import (
     SupernetBase,
     WeightSharingSupernet,
@@ -32,6 +38,7 @@ __all__ = [
     "ElasticSqueezeExcite",
     "FewShotSupernet",
     "MBConv",
+    "NB201Supernet",
     "SqueezeExcite",
     "SubNet",
     "Supernet",

@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 from evo_nas.costs import cost_function
-from evo_nas.errors import CheckpointError, ConfigError, GenomeError
+from evo_nas.errors import CheckpointError, ConfigError, GenomeError, LatencyTableError
 from evo_nas.space import SearchSpace
 
 __all__ = [
@@ -121,8 +121,6 @@ class SupernetBase(nn.Module):
 
     # ------------------------------------------------ optional: per-part latency tables
     def _no_latency_parts(self, method: str) -> Exception:
-        from evo_nas.latency.lut import LatencyTableError
-
         return LatencyTableError(
             f"{type(self).__name__} has no {method}(): per-part latency tables need a supernet "
             "that splits a sub-network into parts (latency_keys, latency_parts, "
@@ -165,6 +163,10 @@ def prepare_input(net: Any, x: Tensor, config: Mapping[str, Any]) -> Tensor:
 
 
 # ---------------------------------------------------------------------- registry
+# Each supernet module registers its kind when it is imported. This module imports none of them
+# (they import it: the dependency goes one way); the built-in kinds are registered by the package
+# evo_nas.nn, whose __init__ imports every supernet module and always runs before any of its
+# submodules, this one included, can be used.
 SUPERNET_KINDS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -184,7 +186,6 @@ def _import(path: str) -> Callable[..., nn.Module]:
 def build_supernet(settings: Mapping[str, Any]) -> nn.Module:
     """An untrained supernet from ``settings()`` of another: built-in kinds by name, a user's
     own by the ``builder`` import path (``'package.module:function'``) it recorded."""
-    _load_builtin_kinds()
     settings = dict(settings)
     kind = settings.pop("kind", None)
     builder_path = settings.pop("builder", None)
@@ -203,18 +204,11 @@ def build_supernet(settings: Mapping[str, Any]) -> nn.Module:
                               f"{e}") from None
 
 
-def _load_builtin_kinds() -> None:
-    import evo_nas.nn.fewshot  # noqa: F401  (registers 'fewshot')
-    import evo_nas.nn.nb201  # noqa: F401  (registers 'nb201')
-    import evo_nas.nn.supernet  # noqa: F401  (registers 'mobilenet')
-
-
 def supernet_from_preset(preset: str, **options: Any) -> nn.Module:
     """The built-in supernet of a preset name: a MobileNet preset (``tiny``, ``cifar``, ...)
     or ``nb201`` (options ``C``, ``N``, ``num_classes``, ...)."""
     from evo_nas.spaces import PRESETS
 
-    _load_builtin_kinds()
     if preset == "nb201":
         return SUPERNET_KINDS["nb201"](**options)
     if preset in PRESETS:

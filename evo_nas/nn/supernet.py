@@ -23,6 +23,7 @@ from evo_nas.nn.layers import (
     ElasticSqueezeExcite,
     make_act,
 )
+from evo_nas.nn.parts import mobilenet_part_modules, mobilenet_skeletons, part_keys
 from evo_nas.nn.protocol import SupernetBase, register_supernet
 from evo_nas.spaces.mobilenet import BlockLayout, MobileNetSpec, get_spec, make_divisible
 
@@ -202,27 +203,21 @@ class Supernet(SupernetBase):
 
     # ----------------------------------------------------------------- latency parts
     def latency_keys(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """Stem, each MBConv block, tail (:func:`evo_nas.latency.part_keys`), from the layout
+        """Stem, each MBConv block, tail (:func:`evo_nas.nn.parts.part_keys`), from the layout
         alone: no module is built, so a table predicts quickly."""
-        from evo_nas.latency.lut import part_keys
-
         return part_keys(self.spec, self.spec.layout(self.canonical_config(config)))
 
     def latency_parts(self, config: Mapping[str, Any]
                       ) -> list[tuple[str, nn.Module, tuple[int, int, int]]]:
         """The extracted sub-network cut into stem, blocks and tail, with their inputs."""
-        from evo_nas.latency.lut import _part_modules, part_keys
-
         sub = self.extract(self.canonical_config(config))
         return [(key, mod, shape) for (_, key), (mod, shape) in
-                zip(part_keys(self.spec, sub.layout), _part_modules(sub), strict=True)]
+                zip(part_keys(self.spec, sub.layout), mobilenet_part_modules(sub), strict=True)]
 
     def latency_configs(self) -> list[dict[str, Any]]:
         """Full-depth networks of every resolution, width and (kernel, expand): see
-        :func:`evo_nas.latency.lut._skeletons` for why they contain every block."""
-        from evo_nas.latency.lut import _skeletons
-
-        return _skeletons(self.spec)
+        :func:`evo_nas.nn.parts.mobilenet_skeletons` for why they contain every block."""
+        return mobilenet_skeletons(self.spec)
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Tensor) -> Tensor:

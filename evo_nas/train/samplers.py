@@ -14,6 +14,11 @@ the same sub-networks, and a resumed run picks what the uninterrupted one would 
 
 Samplers that need the space's FLOPs take ``cost`` (config -> MFLOPs); by default the analytic
 :class:`evo_nas.costs.CostModel` of the MobileNet space.
+
+Each built-in sampler also says how many sub-networks one training step trains with it
+(:meth:`~UniformSampler.subnets_per_step`; the fidelity study gives every sampler the same
+number), split into its fixed ones (:meth:`~UniformSampler.fixed_subnets`) and its random picks
+(:meth:`~UniformSampler.random_subnets`).
 """
 
 from __future__ import annotations
@@ -50,7 +55,33 @@ class Sampler(Protocol):
         ...
 
 
-class UniformSampler:
+class _StepCounts:
+    """How many sub-networks a step trains with this sampler.
+
+    ``sandwich``: every step leads with the largest and the smallest sub-network. Otherwise, with
+    in-place distillation, the trainer prepends the largest as teacher (:func:`train_supernet`
+    does when the first genome is not the largest; the counts here are the nominal ones, as if a
+    random pick never happened to be the largest).
+    """
+
+    sandwich: bool = False
+    n_random: int
+
+    def random_subnets(self, space: SearchSpace) -> int:
+        """Sub-networks the sampler picks at random each step in ``space``."""
+        return int(self.n_random)
+
+    def fixed_subnets(self, distill: bool = False) -> int:
+        """Sub-networks every step trains beside the random picks: the largest and the smallest
+        for a sandwich, else the teacher (the largest) when ``distill`` is on."""
+        return 2 if self.sandwich else int(distill)
+
+    def subnets_per_step(self, space: SearchSpace, distill: bool = False) -> int:
+        """Sub-networks one training step trains in ``space``: fixed + random."""
+        return self.fixed_subnets(distill) + self.random_subnets(space)
+
+
+class UniformSampler(_StepCounts):
     """SPOS: ``n`` sub-networks drawn uniformly per step. ``by_class`` draws uniformly over the
     space's canonical classes instead of over genomes (isomorphism-aware sampling, Ning et al.
     2021: on NB201 a large class of twins is otherwise trained as often as all its members)."""
@@ -60,6 +91,9 @@ class UniformSampler:
             raise ConfigError(f"uniform sampler n = {n}: must be at least 1")
         self.n, self.by_class = n, by_class
 
+    def random_subnets(self, space: SearchSpace) -> int:
+        return self.n
+
     def __call__(self, space: SearchSpace, rng: np.random.Generator) -> np.ndarray:
         if self.by_class:
             classes = space.classes()
@@ -67,8 +101,10 @@ class UniformSampler:
         return space.sample(self.n, rng)
 
 
-class SandwichSampler:
+class SandwichSampler(_StepCounts):
     """BigNAS/AttentiveNAS sandwich rule: largest + smallest + ``n_random`` random sub-networks."""
+
+    sandwich = True
 
     def __init__(self, n_random: int = 2) -> None:
         if n_random < 0:
@@ -87,7 +123,7 @@ def _balanced(m: int, length: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(values).astype(np.int64)
 
 
-class FairSampler:
+class FairSampler(_StepCounts):
     """FairNAS strict fairness: ``k = max(n_options)`` sub-networks per step.
 
     Each unconditional gene with ``k`` options takes every option exactly once across the ``k``
@@ -97,8 +133,12 @@ class FairSampler:
     stay canonical (index 0). Single-option genes are constant.
     """
 
+    def random_subnets(self, space: SearchSpace) -> int:
+        """``k``: one sub-network per option of the widest gene."""
+        return int(space.n_options.max()) if space.n_var else 1
+
     def __call__(self, space: SearchSpace, rng: np.random.Generator) -> np.ndarray:
-        k = int(space.n_options.max()) if space.n_var else 1
+        k = self.random_subnets(space)
         X = np.zeros((k, space.n_var), dtype=np.int64)
         for i, choice in enumerate(space.choices):
             if choice.active_if is None:
@@ -200,7 +240,7 @@ class _BucketMixin:
         return cache[key]
 
 
-class FlopsBucketSampler(_BucketMixin):
+class FlopsBucketSampler(_BucketMixin, _StepCounts):
     """``n`` sub-networks per step, each from the FLOPs bucket of a uniform FLOPs target.
 
     With ``sandwich=True`` (default) the largest and smallest lead the step, so in-place
@@ -224,7 +264,7 @@ class FlopsBucketSampler(_BucketMixin):
         return np.vstack(rows)
 
 
-class AttentiveSampler(_BucketMixin):
+class AttentiveSampler(_BucketMixin, _StepCounts):
     """AttentiveNAS: largest + smallest + ``n_random`` picks, each the best or worst of
     ``n_candidates`` drawn from one FLOPs bucket.
 
@@ -236,6 +276,7 @@ class AttentiveSampler(_BucketMixin):
     """
 
     needs_scorer = True
+    sandwich = True
 
     def __init__(self, n_random: int = 2, n_candidates: int = 4, mode: str = "bestup",
                  n_buckets: int = 4, scorer: Scorer | None = None, cost: CostFn | None = None,

@@ -186,8 +186,62 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
     total (the state is saved; a later call with ``resume`` continues). Inside a
     ``torch.distributed`` process group each rank trains on its shard of every batch, all ranks
     train the same sub-networks, and gradients are averaged by DDP. Returns one log row per epoch.
+
+    The steps: :func:`_set_up` (seeds, device, optimiser, DDP), :func:`_resume` (the saved
+    state, with ``resume``), then per epoch :func:`_train_epoch` (each batch one
+    :func:`_train_step`) and :func:`_checkpoint`, and :func:`_finish`.
     """
-    cfg = cfg or TrainConfig()
+    run = _set_up(net, data, cfg or TrainConfig(), device, sampler)
+    _resume(run)
+    last = len(run.phase_of_epoch)
+    if stop_after is not None:
+        last = min(last, stop_after)
+    # the bar moves per mini-batch (an epoch of a real supernet takes minutes)
+    bar = tqdm(total=max(last - run.start, 0) * run.steps_per_epoch, desc="train supernet",
+               unit="batch", disable=not progress or not run.ctx.is_main)
+    for epoch in range(run.start, last):
+        row = _train_epoch(run, data, epoch, tick=bar.update)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{row['loss']:.3f}")
+        _checkpoint(run, epoch + 1)
+    bar.close()
+    _finish(run)
+    return run.log
+
+
+@dataclass
+class _Run:
+    """What one call of :func:`train_supernet` carries from step to step."""
+
+    net: WeightSharingSupernet
+    space: SearchSpace  # the net's whole space (a phase's may be smaller)
+    model: torch.nn.Module  # ``net``, or its DDP wrapper in a distributed run
+    cfg: TrainConfig
+    ctx: DistContext
+    device: str
+    is_cuda: bool
+    channels_last: bool
+    sampler: Sampler
+    use_batch_scorer: bool  # install the mini-batch loss as the sampler's scorer every step
+    plan: list[Phase]  # the phases (one when there is no progressive shrinking)
+    spaces: list[SearchSpace]  # the space of each phase
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    autocast: Callable[[], Any]
+    rng: np.random.Generator  # the sampler's draws
+    gen: torch.Generator  # batch order and augmentation
+    steps_per_epoch: int
+    phase_of_epoch: list[int]
+    phase_start: np.ndarray  # first epoch of each phase
+    fingerprint: dict[str, Any]  # what a resumed run must match
+    log: list[dict[str, float]] = field(default_factory=list)
+    start: int = 0  # the first epoch this call trains
+    step: int = 0  # optimiser steps taken so far (the schedule's position)
+
+
+def _set_up(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig, device: str,
+            sampler: Sampler | None) -> _Run:
+    """Validate, seed every generator from ``cfg.seed``, put ``net`` on ``device`` (in the memory
+    layout and precision the run uses), build the optimiser and, across ranks, the DDP wrapper."""
     space = net.space
     cfg.validate(space)
     ctx = current_context()
@@ -229,108 +283,144 @@ def train_supernet(net: WeightSharingSupernet, data: Dataset, cfg: TrainConfig |
     if len(data.train) < 1:
         raise DataError("the training split is empty (data.max_train or the dataset): nothing "
                         "to train on")
-    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
-    phase_of_epoch = [i for i, ph in enumerate(plan) for _ in range(ph.epochs)]
-    phase_start = np.cumsum([0] + [ph.epochs for ph in plan])
+    return _Run(
+        net=net, space=space, model=model, cfg=cfg, ctx=ctx, device=device, is_cuda=is_cuda,
+        channels_last=channels_last, sampler=sampler, use_batch_scorer=use_batch_scorer,
+        plan=plan, spaces=spaces, opt=opt, scaler=scaler, autocast=autocast, rng=rng, gen=gen,
+        steps_per_epoch=math.ceil(len(data.train) / cfg.batch_size),
+        phase_of_epoch=[i for i, ph in enumerate(plan) for _ in range(ph.epochs)],
+        phase_start=np.cumsum([0] + [ph.epochs for ph in plan]),
+        fingerprint=_fingerprint(cfg, net, ctx.world_size))
 
-    log: list[dict[str, float]] = []
-    start, step = 0, 0
-    fingerprint = _fingerprint(cfg, net, ctx.world_size)
-    if cfg.resume and cfg.state_path and Path(cfg.state_path).is_file():
-        st = load_train_state(cfg.state_path)
-        _check_resume(json.loads(st["config"]), fingerprint, cfg.state_path)
-        net.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        if scaler is not None and st["scaler"]:
-            scaler.load_state_dict(st["scaler"])
-        rng.bit_generator.state = json.loads(st["rng"]["numpy"])
-        gen.set_state(st["rng"]["torch_generator"])
-        torch.set_rng_state(st["rng"]["torch"])
-        if is_cuda and "cuda" in st["rng"]:
-            torch.cuda.set_rng_state(st["rng"]["cuda"], torch.device(device))
-        start, step, log = int(st["epoch"]), int(st["scheduler"]["step"]), list(st["log"])
 
-    last = plan_total = len(phase_of_epoch)
-    if stop_after is not None:
-        last = min(plan_total, stop_after)
-    bar = tqdm(range(start, last), desc="train supernet", unit="epoch",
-               disable=not progress or not ctx.is_main)
-    for epoch in bar:
-        p = phase_of_epoch[epoch]
-        ph, pspace = plan[p], spaces[p]
-        largest = pspace.largest()
-        phase_steps = ph.epochs * steps_per_epoch
-        total = torch.zeros(2, dtype=torch.float64)
-        for x, y in batches(data.train, cfg.batch_size, shuffle=True, generator=gen):
-            aug = getattr(data, "augment", None)
-            if aug is not None:
-                x = aug(x, gen)
-            t = step - int(phase_start[p]) * steps_per_epoch
-            lr = 0.5 * ph.lr * (1.0 + math.cos(math.pi * t / phase_steps))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            step += 1
-            if len(y) < ctx.world_size:
-                continue  # a last batch too small to give every rank a sample
-            x = x[ctx.rank::ctx.world_size].to(device)
-            y = y[ctx.rank::ctx.world_size].to(device)
-            if use_batch_scorer:
-                sampler.scorer = batch_loss_scorer(net, x, y, ctx, autocast, channels_last)
-            genomes = np.atleast_2d(sampler(pspace, rng))
-            if cfg.distill and not np.array_equal(genomes[0], largest):
-                genomes = np.vstack([largest, genomes])
-            if ctx.world_size > 1:  # belt and braces: every rank trains rank 0's choice
-                g = torch.as_tensor(genomes, device=device)
-                torch.distributed.broadcast(g, src=0)
-                genomes = g.cpu().numpy()
-            configs = pspace.decode_many(genomes)
-            opt.zero_grad(set_to_none=True)
-            teacher = None
-            for i, config in enumerate(configs):
-                net.set_active(config)
-                sync = ctx.world_size == 1 or i == len(configs) - 1
-                with contextlib.nullcontext() if sync else model.no_sync():
-                    with autocast():
-                        logits = model(_prep(net, x, config, channels_last))
-                    logits = logits.float()
-                    if cfg.distill and teacher is not None:
-                        loss = F.kl_div(F.log_softmax(logits, dim=1), teacher,
-                                        reduction="batchmean")
-                    else:
-                        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                    if cfg.distill and i == 0:
-                        teacher = F.softmax(logits.detach(), dim=1)
-                    (scaler.scale(loss) if scaler is not None else loss).backward()
-                value = loss.item()
-                if ctx.world_size == 1 and not math.isfinite(value):
-                    raise TrainingError(_diverged(value, epoch, step, ph.lr))
-                total += torch.tensor([value * len(y), len(y)], dtype=torch.float64)
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
+def _resume(run: _Run) -> None:
+    """With ``resume`` and a state file: continue where it ends (weights, optimiser, scaler,
+    every generator, schedule position and log), refusing a state of another configuration."""
+    cfg = run.cfg
+    if not (cfg.resume and cfg.state_path and Path(cfg.state_path).is_file()):
+        return
+    st = load_train_state(cfg.state_path)
+    _check_resume(json.loads(st["config"]), run.fingerprint, cfg.state_path)
+    run.net.load_state_dict(st["model"])
+    run.opt.load_state_dict(st["optimizer"])
+    if run.scaler is not None and st["scaler"]:
+        run.scaler.load_state_dict(st["scaler"])
+    run.rng.bit_generator.state = json.loads(st["rng"]["numpy"])
+    run.gen.set_state(st["rng"]["torch_generator"])
+    torch.set_rng_state(st["rng"]["torch"])
+    if run.is_cuda and "cuda" in st["rng"]:
+        torch.cuda.set_rng_state(st["rng"]["cuda"], torch.device(run.device))
+    run.start, run.step, run.log = int(st["epoch"]), int(st["scheduler"]["step"]), list(st["log"])
+
+
+def _train_epoch(run: _Run, data: Dataset, epoch: int,
+                 tick: Callable[[], Any] | None = None) -> dict[str, float]:
+    """One pass over the (augmented, shuffled) training split, the learning rate set per step on
+    the phase's cosine schedule; appends and returns the epoch's log row (mean loss over every
+    trained sub-network and sample, summed across ranks). ``tick`` is called after each
+    mini-batch (the progress bar)."""
+    cfg, ctx = run.cfg, run.ctx
+    p = run.phase_of_epoch[epoch]
+    ph, pspace = run.plan[p], run.spaces[p]
+    largest = pspace.largest()
+    phase_steps = ph.epochs * run.steps_per_epoch
+    total = torch.zeros(2, dtype=torch.float64)
+    for x, y in batches(data.train, cfg.batch_size, shuffle=True, generator=run.gen):
+        aug = getattr(data, "augment", None)
+        if aug is not None:
+            x = aug(x, run.gen)
+        t = run.step - int(run.phase_start[p]) * run.steps_per_epoch
+        lr = 0.5 * ph.lr * (1.0 + math.cos(math.pi * t / phase_steps))
+        for group in run.opt.param_groups:
+            group["lr"] = lr
+        run.step += 1
+        if len(y) >= ctx.world_size:  # else a last batch too small to give every rank a sample
+            x = x[ctx.rank::ctx.world_size].to(run.device)
+            y = y[ctx.rank::ctx.world_size].to(run.device)
+            _train_step(run, x, y, pspace, largest, total, epoch, ph.lr)
+        if tick is not None:
+            tick()
+    if ctx.world_size > 1:
+        torch.distributed.all_reduce(total)
+    if not math.isfinite(float(total[0])):  # every rank sees the same sum: all stop
+        raise TrainingError(_diverged(float(total[0]), epoch, run.step, ph.lr))
+    row = {"epoch": epoch + 1, "phase": p, "loss": float(total[0] / max(total[1], 1)),
+           "lr": lr}
+    run.log.append(row)
+    return row
+
+
+def _step_genomes(run: _Run, pspace: SearchSpace, largest: np.ndarray) -> np.ndarray:
+    """The sub-networks of one step: the sampler's picks, the largest first when distilling;
+    in a distributed run, rank 0's picks on every rank."""
+    genomes = np.atleast_2d(run.sampler(pspace, run.rng))
+    if run.cfg.distill and not np.array_equal(genomes[0], largest):
+        genomes = np.vstack([largest, genomes])
+    if run.ctx.world_size > 1:  # belt and braces: every rank trains rank 0's choice
+        g = torch.as_tensor(genomes, device=run.device)
+        torch.distributed.broadcast(g, src=0)
+        genomes = g.cpu().numpy()
+    return genomes
+
+
+def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor, pspace: SearchSpace,
+                largest: np.ndarray, total: torch.Tensor, epoch: int, phase_lr: float) -> None:
+    """One optimiser step: every sub-network of the step on the mini-batch ``x, y``, their
+    gradients summed (the first is the teacher of the others when distilling); each one's loss
+    times the batch size is added to ``total`` (sum, count) in place."""
+    cfg, ctx, net, model = run.cfg, run.ctx, run.net, run.model
+    if run.use_batch_scorer:
+        scorer = batch_loss_scorer(net, x, y, ctx, run.autocast, run.channels_last)
+        run.sampler.scorer = scorer
+    configs = pspace.decode_many(_step_genomes(run, pspace, largest))
+    run.opt.zero_grad(set_to_none=True)
+    teacher = None
+    for i, config in enumerate(configs):
+        net.set_active(config)
+        sync = ctx.world_size == 1 or i == len(configs) - 1
+        with contextlib.nullcontext() if sync else model.no_sync():
+            with run.autocast():
+                logits = model(_prep(net, x, config, run.channels_last))
+            logits = logits.float()
+            if cfg.distill and teacher is not None:
+                loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="batchmean")
             else:
-                opt.step()
-        if ctx.world_size > 1:
-            torch.distributed.all_reduce(total)
-        if not math.isfinite(float(total[0])):  # every rank sees the same sum: all stop
-            raise TrainingError(_diverged(float(total[0]), epoch, step, ph.lr))
-        row = {"epoch": epoch + 1, "phase": p, "loss": float(total[0] / max(total[1], 1)),
-               "lr": lr}
-        log.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}")
-        if cfg.state_path:
-            if ctx.is_main:
-                _save_state(cfg.state_path, net, opt, scaler, rng, gen, is_cuda, device,
-                            epoch + 1, step, log, fingerprint)
-            if ctx.world_size > 1:
-                torch.distributed.barrier()
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if cfg.distill and i == 0:
+                teacher = F.softmax(logits.detach(), dim=1)
+            (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
+        value = loss.item()
+        if ctx.world_size == 1 and not math.isfinite(value):
+            raise TrainingError(_diverged(value, epoch, run.step, phase_lr))
+        total += torch.tensor([value * len(y), len(y)], dtype=torch.float64)
+    if run.scaler is not None:
+        run.scaler.step(run.opt)
+        run.scaler.update()
+    else:
+        run.opt.step()
+
+
+def _checkpoint(run: _Run, epochs_done: int) -> None:
+    """With ``state_path``: the training state after ``epochs_done`` epochs (written by the main
+    rank; the others wait for it)."""
+    if not run.cfg.state_path:
+        return
+    if run.ctx.is_main:
+        _save_state(run.cfg.state_path, run.net, run.opt, run.scaler, run.rng, run.gen,
+                    run.is_cuda, run.device, epochs_done, run.step, run.log, run.fingerprint)
+    if run.ctx.world_size > 1:
+        torch.distributed.barrier()
+
+
+def _finish(run: _Run) -> None:
+    """Refuse diverged weights; leave the net on its largest sub-network, in eval mode."""
+    net, space = run.net, run.space
     bad = next((n for n, t in net.named_parameters() if not torch.isfinite(t).all()), None)
     if bad is not None:
         raise TrainingError(f"training diverged: weight {bad!r} holds NaN or infinite values "
-                            f"(train.lr = {plan[-1].lr}); no checkpoint is written")
+                            f"(train.lr = {run.plan[-1].lr}); no checkpoint is written")
     net.set_active(space.decode(space.largest()))
     net.eval()
-    return log
 
 
 def _diverged(loss: float, epoch: int, step: int, lr: float) -> str:
