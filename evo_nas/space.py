@@ -230,6 +230,12 @@ class SearchSpace:
             act[:, i] = mask[two[:, p]]
         return act.reshape(X.shape)
 
+    @property
+    def plain(self) -> bool:
+        """Whether every in-range genome is already canonical (no conditional genes, no
+        canonicalizer): hot paths may then skip :meth:`canonical`."""
+        return not self._conditions and self.canonicalizer is None
+
     def canonical(self, X: np.ndarray) -> np.ndarray:
         """Validated copy of ``X`` with every inactive gene fixed at index 0 (vectorised)."""
         out = self.validate(X).copy()

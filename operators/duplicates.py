@@ -16,8 +16,8 @@ class CanonicalDuplicateElimination(DuplicateElimination):
         self.space = space
 
     def _keys(self, pop) -> list[bytes]:
-        X = np.ascontiguousarray(np.atleast_2d(
-            self.space.canonical(np.round(pop.get("X")).astype(np.int64))))
+        X = np.round(pop.get("X")).astype(np.int64)  # repaired: in range already
+        X = np.ascontiguousarray(np.atleast_2d(X if self.space.plain else self.space.canonical(X)))
         return X.view(np.dtype((np.void, X.shape[1] * X.itemsize))).ravel().tolist()
 
     def _do(self, pop, other, is_duplicate):

@@ -296,7 +296,9 @@ class NASProblem(Problem):
         X = np.atleast_2d(self.space.canonical(np.asarray(X)))
         bounded = [n for n in self.budgets if is_cheap(self.metrics[n])]
         metrics = {n: self.metrics[n] for n in dict.fromkeys(names + bounded)}
-        values = metric_values(metrics, self._decode(X), X)
+        by_genome = all(getattr(m, "batch_genomes", None) is not None for m in metrics.values())
+        configs = [{}] * len(X) if by_genome else self._decode(X)  # unread when by genome
+        values = metric_values(metrics, configs, X)
         ok = np.ones(len(X), dtype=bool)
         for n in bounded:
             ok &= values[n] <= self.budgets[n]
