@@ -25,7 +25,11 @@ __all__ = ["cpu_model", "machine_info"]
 
 
 def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
+    """The CPU model name from /proc/cpuinfo (Linux), else what :mod:`platform` knows.
+
+    :mod:`evo_nas.latency.measure` keeps its own copy on purpose: that file is shipped alone to
+    a target device (``evo-nas latency export-parts``) where only torch is installed, and this
+    module must not import torch."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
