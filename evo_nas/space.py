@@ -31,7 +31,8 @@ class Choice:
     ``active_if`` makes the gene conditional: ``("s0.d", (3, 4))`` means the gene only matters
     when gene ``s0.d`` takes one of the option *values* 3 or 4. Parents must be unconditional.
     Options are listed from cheapest to most expensive by convention, so index 0 everywhere is
-    the smallest architecture and the last index the largest.
+    the smallest architecture and the last index the largest; NSGA-II's crossover relies on it
+    to make children of intermediate cost from categorical genes too.
 
     ``ordered`` says whether neighbouring option indices are similar architectures (kernel 3, 5,
     7; depth 2, 3, 4), which lets operators take small steps instead of random jumps. ``None``

@@ -1,6 +1,6 @@
-"""Crossover that knows ordered genes: SBX on the option indices of ordered genes, whole-gene
-swaps for categorical ones, and no bias from the zeros that canonical genomes park in inactive
-genes."""
+"""Crossover that knows ordered genes: SBX on the option indices of ordered genes, on the
+cost-ordered indices of categorical ones (or whole-gene swaps), and no bias from the zeros that
+canonical genomes park in inactive genes."""
 
 from __future__ import annotations
 
@@ -17,18 +17,23 @@ class MixedCrossover(Crossover):
     """Two parents -> two children, gene by gene (the default of evo-nas NSGA-II).
 
     Categorical genes are swapped between the children with probability ``prob_swap`` (uniform
-    crossover). Ordered genes (``space.ordered``) get, by default (``ordered="sbx"``), exactly
-    pymoo's SBX on their option indices (bounds ``0 .. n_options - 1``): each gene is crossed
-    with probability ``prob_var`` (0.5), with spread ``eta`` (3), the children exchanged half
-    the time, then rounded. SBX can place a child beyond its parents (kernel 7 from kernels 3
-    and 5), which lets the population spread towards the corners of a space of many ordered
-    genes. ``ordered="blend"`` is the older contracting draw: swap with ``prob_swap``, then
-    child 1 moves towards the other parent by a fraction ``1 - beta`` with ``beta`` of density
-    ``(eta + 1) beta^eta``, child 2 mirrored (``p1 + p2 - c1``), both staying between the
-    parents. Measured at 300 real evaluations (``benchmarks/bench_operators.py``, 200 seeds) on
-    the ``widths`` table (6 genes of 8 ordered options), SBX lifted NSGA-II's median HV ratio
-    from 0.9710 to 0.9782 (pymoo's integer NSGA-II: 0.9791); on ``mbv3`` (2-3 options per gene)
-    it made no measurable difference (0.9759 -> 0.9754).
+    crossover, ``categorical="swap"``, the default here), or, with ``categorical="sbx"`` (the
+    default of evo-nas NSGA-II), crossed by SBX on their option index like ordered genes.
+    Options are listed cheapest first by convention (NB201: none, skip, pool, 1x1, 3x3), so the
+    index of a categorical gene is still its cost order, and SBX makes children of intermediate
+    cost that swaps never make (a pool parent and a 3x3 parent give a 1x1 child). Ordered genes
+    (``space.ordered``) get, by default (``ordered="sbx"``), exactly pymoo's SBX on their option
+    indices (bounds ``0 .. n_options - 1``): each gene is crossed with probability ``prob_var``
+    (0.5), with spread ``eta`` (3), the children exchanged half the time, then rounded. SBX can
+    place a child beyond its parents (kernel 7 from kernels 3 and 5), which lets the population
+    spread towards the corners of a space of many ordered genes. ``ordered="blend"`` is the
+    older contracting draw: swap with ``prob_swap``, then child 1 moves towards the other parent
+    by a fraction ``1 - beta`` with ``beta`` of density ``(eta + 1) beta^eta``, child 2 mirrored
+    (``p1 + p2 - c1``), both staying between the parents. Measured at 300 real evaluations
+    (``benchmarks/bench_operators.py``, 200 seeds) on the ``widths`` table (6 genes of 8 ordered
+    options), SBX lifted NSGA-II's median HV ratio from 0.9710 to 0.9782 (pymoo's integer
+    NSGA-II: 0.9791); on ``mbv3`` (2-3 options per gene) it made no measurable difference
+    (0.9759 -> 0.9754).
 
     A gene inactive in one parent (a block beyond its depth, parked at index 0) takes the other
     parent's value; genes active in a child but in neither parent get a random option
@@ -38,7 +43,8 @@ class MixedCrossover(Crossover):
     """
 
     def __init__(self, space: SearchSpace, prob: float = 0.9, eta: float = 3.0,
-                 prob_swap: float = 0.5, prob_var: float = 0.5, ordered: str = "sbx") -> None:
+                 prob_swap: float = 0.5, prob_var: float = 0.5, ordered: str = "sbx",
+                 categorical: str = "swap") -> None:
         if not _is_unit(prob):
             raise ConfigError(f"crossover prob = {prob!r}: must be a number in 0..1")
         if isinstance(eta, bool) or not isinstance(eta, int | float) or eta < 0:
@@ -50,12 +56,16 @@ class MixedCrossover(Crossover):
         if ordered not in ORDERED_CROSSOVERS:
             raise ConfigError(f"crossover ordered = {ordered!r}: choose one of "
                               f"{ORDERED_CROSSOVERS}")
+        if categorical not in CATEGORICAL_CROSSOVERS:
+            raise ConfigError(f"crossover categorical = {categorical!r}: choose one of "
+                              f"{CATEGORICAL_CROSSOVERS}")
         super().__init__(2, 2, prob=float(prob))
         self.space = space
         self.eta = float(eta)
         self.prob_swap = float(prob_swap)
         self.prob_var = float(prob_var)
         self.ordered = ordered
+        self.categorical = categorical
 
     def _do(self, problem, X, *args, random_state=None, **kwargs) -> np.ndarray:
         rng = random_state if random_state is not None else np.random.default_rng()
@@ -70,18 +80,20 @@ class MixedCrossover(Crossover):
         swap = rng.random((n, n_var)) < self.prob_swap
         C1 = np.where(swap, P2, P1)
         C2 = np.where(swap, P1, P2)
+        cat = ~space.ordered if self.categorical == "sbx" else np.zeros(n_var, dtype=bool)
         if self.ordered == "sbx":
-            C1, C2 = self._sbx(P1, P2, C1, C2, rng)
+            C1, C2 = self._sbx(P1, P2, C1, C2, rng, space.ordered | cat)
         else:
             C1, C2 = self._blend(P1, P2, C1, C2, rng)
+            C1, C2 = self._sbx(P1, P2, C1, C2, rng, cat)
         either = A1 | A2
         C1 = space.canonical(draw_genes(space, C1, space.active(C1) & ~either, rng))
         C2 = space.canonical(draw_genes(space, C2, space.active(C2) & ~either, rng))
         return np.stack([C1, C2])
 
-    def _sbx(self, P1, P2, C1, C2, rng):
-        """pymoo's SBX (``cross_sbx``) on the ordered genes' option indices, rounded."""
-        o = self.space.ordered
+    def _sbx(self, P1, P2, C1, C2, rng, o):
+        """pymoo's SBX (``cross_sbx``) on the option indices of the genes in mask ``o``,
+        rounded (genes of one option stay as they are)."""
         if not o.any():
             return C1, C2
         n = len(P1)
@@ -108,6 +120,7 @@ class MixedCrossover(Crossover):
 
 
 ORDERED_CROSSOVERS = ("sbx", "blend")
+CATEGORICAL_CROSSOVERS = ("swap", "sbx")
 
 
 def _is_unit(v: object) -> bool:

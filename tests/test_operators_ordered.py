@@ -288,3 +288,27 @@ def test_random_weights_evolution_is_multi_objective_too():
     assert algo.fitness == "random_weights" and algo.multi
     res = minimize(problem, algo, ("n_gen", 5), seed=1, verbose=False)
     assert len(np.atleast_2d(res.F)) >= 2
+
+
+def test_categorical_sbx_makes_options_neither_parent_had():
+    """``categorical="sbx"`` (NSGA-II's default) crosses categorical genes by SBX on their
+    cost-ordered index: parents "a" and "e" give children "b".."d" too, which uniform swaps
+    never do; children stay in range."""
+    n = 5000
+    P1, P2 = SPACE.sample(n, 30), SPACE.sample(n, 31)
+    op = SPACE.names.index("op")
+    P1[:, op], P2[:, op] = 0, 4
+    swapped = _cross(SPACE, P1, P2, 32)
+    crossed = _cross(SPACE, P1, P2, 32, categorical="sbx")
+    assert set(np.unique(swapped[:, :, op])) == {0, 4}
+    between = np.isin(crossed[:, :, op], (1, 2, 3))
+    assert 0.02 < between.mean() < 0.5  # a share of the crossed genes lands in between
+    assert set(np.unique(crossed[:, :, op])) == {0, 1, 2, 3, 4}
+    for C in crossed:
+        assert (C >= SPACE.xl).all() and (C <= SPACE.xu).all()
+    # with the blend crossover of ordered genes, categorical ones are crossed the same way
+    blended = _cross(SPACE, P1, P2, 33, ordered="blend", categorical="sbx")
+    assert np.isin(blended[:, :, op], (1, 2, 3)).any()
+    with pytest.raises(ConfigError, match="categorical = 'uniform'"):
+        MixedCrossover(SPACE, categorical="uniform")
+    assert make_nsga2(SPACE, pop_size=8).mating.crossover.categorical == "sbx"

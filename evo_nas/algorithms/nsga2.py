@@ -60,7 +60,7 @@ def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
                mutation_decay: float = 0.5, repair: str | Repair = "canonical",
                sampling: str | Sampling = "choice") -> NSGA2:
     """NSGA-II with choice sampling, :class:`~operators.MixedCrossover` (pymoo's SBX on the
-    option indices of ordered genes, uniform swaps on categorical ones),
+    option indices of ordered genes, and on the cost-ordered indices of categorical ones),
     :class:`~operators.NeighbourMutation`, canonical repair and duplicate elimination on canonical
     genomes (pymoo handles constraints feasibility-first).
 
@@ -87,7 +87,13 @@ def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
     ``mbv3`` (2-3 options per gene) stays at 0.9752 (pymoo 0.9737). The first population is
     anchored at both ends of the cost axis by free lookups of the cheap objectives
     (:class:`~operators.ChoiceSampling` with 50 candidates per member): widths 0.9782 -> 0.9832
-    and mbv3 0.9769 -> 0.9782 (100 seeds), NB201 level.
+    and mbv3 0.9769 -> 0.9782 (100 seeds), NB201 level. NB201's genes are categorical
+    (operation names); uniform swaps only recombine the parents' operations, so the middle of
+    the cost axis (1x1-convolution cells) was found late. SBX on their index, which lists them
+    cheapest first, makes those children: NB201 FLOPs -0.0001 -> +0.0017 HV ratio against pymoo
+    (paired mean of 400 seeds), the four latencies +0.0020..+0.0024 (were +0.0005..+0.0019);
+    mbv3 and widths have no categorical gene and are unchanged. With options in a random order
+    the same SBX gains +0.001 on FLOPs and nothing on latencies.
     """
     problem, space = problem_and_space(problem)
     ctx = OptionContext("nsga2", pop_size=pop_size, space=space, problem=problem)
@@ -98,7 +104,7 @@ def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
     return NSGA2(
         pop_size=pop_size,
         sampling=make_sampling(sampling, space, problem, ctx, anchors=50),  # cost-axis anchors
-        crossover=MixedCrossover(space, prob=crossover_prob),
+        crossover=MixedCrossover(space, prob=crossover_prob, categorical="sbx"),
         mutation=NeighbourMutation(space, prob_var=mutation_prob_var, n_genes=mutation_genes,
                                    decay=mutation_decay, range_rate=True),
         repair=make_repair(repair, space, problem, ctx),
