@@ -25,6 +25,7 @@ from evo_nas.cli import main
 from evo_nas.config import load_config
 from evo_nas.errors import ConfigError
 from evo_nas.search import search
+from evo_nas.space import Choice, SearchSpace
 from operators import BudgetRepair, BudgetSampling, CanonicalRepair, ChoiceSampling
 from problems import NASProblem
 
@@ -115,10 +116,37 @@ def test_budget_operators_without_a_cheap_budget_are_named(algorithm):
     ("regularized", {"mutation": "swap"}, r"mutation = 'swap': a pymoo Mutation object"),
     ("tournament", {"max_retries": -1}, r"max_retries = -1: must be an int >= 0"),
     ("nsga2", {"crossover_prob": 2}, r"search.options.crossover_prob = 2: must be a number"),
+    ("nsga2", {"crossover_categorical": "uniform"},
+     r"search.options.crossover_categorical = 'uniform': choose one of \('swap', 'sbx'\)"),
 ])
 def test_bad_option_values_from_search_are_named(algorithm, options, match):
     with pytest.raises(ConfigError, match=match):
         search(toy_problem(), algorithm, pop_size=8, budget=10, options=options)
+
+
+def test_crossover_categorical_option_reaches_the_crossover():
+    """NSGA-II crosses categorical genes by SBX by default; one option brings back swaps, and
+    the two give different searches on a space of categorical genes."""
+    ops = ("none", "skip", "pool", "conv1", "conv3")  # cheapest first, as by convention
+    space = SearchSpace([Choice(f"g{i}", ops) for i in range(6)], name="cat6")
+    assert not space.ordered.any()
+
+    def idx(configs):
+        return np.array([[ops.index(c[f"g{i}"]) for i in range(6)] for c in configs])
+
+    metrics = {"error": lambda c: list(100.0 / (1 + idx(c) @ np.arange(1, 7))),
+               "cost": lambda c: list((idx(c) ** 2).sum(axis=1).astype(float))}
+    assert make_nsga2(space).mating.crossover.categorical == "sbx"
+    assert make_nsga2(space, crossover_categorical="swap").mating.crossover.categorical == "swap"
+    runs = {}
+    for mode in ("sbx", "swap"):
+        p = NASProblem(space, metrics)
+        search(p, "nsga2", pop_size=8, budget=40, seed=0,
+               options={"crossover_categorical": mode})
+        assert p.n_real == 40
+        runs[mode] = [tuple(h["genome"]) for h in p.history]
+    assert runs["sbx"] != runs["swap"]
+    assert runs["sbx"][:8] == runs["swap"][:8]  # the same first population
 
 
 # --------------------------------------------------------------------------- config / CLI
