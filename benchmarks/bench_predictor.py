@@ -105,7 +105,7 @@ CELL_LEVERS = {
     "gb+ridge rank-target (plain default) | auto, declared cell":
         (lambda rs: make_regressor("default", rs), "auto"),
     "gb rank-target | auto, declared cell": (_rank("gb"), "auto"),
-    "gb_log | onehot+counts+cell, declared cell":
+    "gb_log | onehot+counts+cell, declared cell (previous cell default)":
         (lambda rs: make_regressor("gb_log", rs), OH_C + ("cell",)),
     "gb_log | auto + pair blocks, declared cell":
         (lambda rs: make_regressor("gb_log", rs),
@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true",
                     help="three levers + default, 1 seed, 3000 test rows, HV on FLOPs only")
     ap.add_argument("--no-hv", action="store_true", help="skip the surrogate-loop HV runs")
-    ap.add_argument("--hv-seeds", type=int, default=3)
-    ap.add_argument("--hv-spaces", default="cell",
+    ap.add_argument("--hv-seeds", type=int, default=10)
+    ap.add_argument("--hv-spaces", default="cell,plain",
                     help="comma list of 'cell' (declared cell graph) and 'plain' (genes only)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--out", type=Path, default=OUT / "predictor.json")

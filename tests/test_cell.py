@@ -15,6 +15,7 @@ from evo_nas.cell import CellGraph, cell_features
 from evo_nas.errors import GenomeError
 from evo_nas.predictors import (
     LogTargetRegressor,
+    RankTargetRegressor,
     auto_encoding,
     kendall_tau,
     make_predictor,
@@ -117,7 +118,18 @@ def test_auto_encoding_and_the_default_predictor_use_the_declared_cell():
     assert "cell" not in auto_encoding(plain)
     assert "cell" in auto_encoding(nb201_cell_space())
     model = make_predictor(space=csv_space(), random_state=0)
-    assert isinstance(model, Pipeline) and isinstance(model[-1], LogTargetRegressor)
+    # raw genomes in; boosting over the auto code votes with ridge over it plus the pair blocks
+    assert isinstance(model, Pipeline) and model[0].encoding == "genome"
+    gb, ridge = (est for _, est in model[-1].estimators)
+    assert isinstance(gb[-1], LogTargetRegressor) and gb[0].encoding == "auto"
+    assert isinstance(ridge[-1], RankTargetRegressor)
+    assert ridge[0].encoding == ("auto", "pair_counts", "pairs")
+    X = all_cells()[::50]
+    y = _depth_error(X)
+    fitted = model.fit(X, y)
+    assert ridge[0].fit(X).encodings_ == ("onehot", "counts", "cell", "pair_counts", "pairs")
+    again = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(again.predict(X), fitted.predict(X))
     with pytest.raises(GenomeError, match="declares no cell graph"):
         cell_features(plain, all_cells()[:2])
 

@@ -87,6 +87,9 @@ def test_encodings_shapes_and_features():
     out = enc.fit_transform(X)
     assert out.shape == (2, 8 + 3 + 1 + 1)
     assert out[1, -1] == 20.0
+    # "genome": the canonical indices as they are (k parked at 0 where d makes it inactive)
+    assert GenomeEncoder(space, encoding="genome").fit_transform(X).tolist() == \
+        [[0.0, 0.0, 1.0], [1.0, 2.0, 1.0]]
 
 
 def test_encoding_not_matching_space_is_named():

@@ -32,6 +32,7 @@ from evo_nas.predictors.models import (
     LogTargetRegressor,
     RankTargetRegressor,
     as_predictor,
+    cell_default,
     make_predictor,
     make_regressor,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RankTargetRegressor",
     "as_predictor",
     "auto_encoding",
+    "cell_default",
     "check_predictor",
     "check_targets",
     "kendall_scorer",

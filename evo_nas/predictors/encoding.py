@@ -7,7 +7,8 @@ cell-graph features are added (100 training architectures). So the encoder is on
 transformer that concatenates
 
 * a generic code of the genome (``"onehot"``, ``"ordinal"``, ``"counts"``, ``"pairs"``,
-  ``"pair_counts"``, ``"cell"`` -- live paths of a space declared as a cell graph, see
+  ``"pair_counts"``, ``"genome"`` -- the canonical option indices unchanged, for a regressor
+  that encodes them itself --, ``"cell"`` -- live paths of a space declared as a cell graph, see
   :mod:`evo_nas.cell` --, several, ``"auto"`` -- what :func:`auto_encoding` picks for the space
   -- or none),
 * ``features``: any user function ``genomes (n, n_var) int -> (n, k) float`` (space knowledge
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_AUTO_FEATURES",
     "GenomeEncoder",
     "auto_encoding",
+    "genome",
     "onehot",
     "option_counts",
     "ordinal",
@@ -55,6 +57,12 @@ def onehot(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     rows, genes = np.nonzero(act)
     out[rows, offsets[genes] + X[rows, genes]] = 1.0
     return out
+
+
+def genome(space: SearchSpace, X: np.ndarray) -> np.ndarray:
+    """The canonical option indices as they are: for a regressor that holds its own encoders
+    (several pipelines voting, each on its own code)."""
+    return np.atleast_2d(space.canonical(X)).astype(float)
 
 
 def ordinal(space: SearchSpace, X: np.ndarray) -> np.ndarray:
@@ -157,6 +165,7 @@ ENCODINGS: dict[str, Callable[[SearchSpace, np.ndarray], np.ndarray]] = {
     "pairs": pairwise_onehot,
     "pair_counts": pair_counts,
     "cell": cell_features,
+    "genome": genome,
 }
 
 MAX_AUTO_FEATURES = 2000
@@ -167,7 +176,7 @@ MAX_AUTO_FEATURES = 2000
 def _n_columns(space: SearchSpace, name: str) -> int:
     if name == "onehot":
         return int(space.n_options.sum())
-    if name == "ordinal":
+    if name in ("ordinal", "genome"):
         return space.n_var
     if name == "pairs":
         return int(sum(space.n_options[i] * space.n_options[j] for i, j in _pairs(space)))
@@ -216,8 +225,9 @@ class GenomeEncoder(TransformerMixin, BaseEstimator):
     """sklearn transformer: integer genomes of ``space`` -> feature matrix.
 
     ``encoding`` names one or more of :data:`ENCODINGS` (``"onehot"``, ``"ordinal"``,
-    ``"counts"``, ``"pairs"``, ``"pair_counts"``, ``"cell"``), ``"auto"`` (:func:`auto_encoding`
-    of the space, resolved at ``fit`` into ``encodings_``), or ``None`` for no generic code.
+    ``"counts"``, ``"pairs"``, ``"pair_counts"``, ``"cell"``, ``"genome"``), ``"auto"``
+    (:func:`auto_encoding` of the space, resolved at ``fit`` into ``encodings_``), or ``None``
+    for no generic code.
     ``features`` is a function of the genome matrix, ``costs`` a sequence of cheap metric
     callables on configs. The encoder is stateless apart from checking at ``fit`` that genomes
     belong to ``space`` (sklearn convention: the constructor only stores parameters).
