@@ -20,7 +20,8 @@ the zero op). Two measurements:
 
     OMP_NUM_THREADS=1 python benchmarks/bench_predictor.py [--quick] [--no-hv] [--data PATH]
 
-Writes benchmarks/results/predictor.json (top-level ``summary``) and prints a table.
+Writes benchmarks/results/predictor.json (top-level ``summary``; ``--quick``: predictor_quick.json)
+and prints a table.
 """
 
 from __future__ import annotations
@@ -222,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hv-spaces", default="cell,plain",
                     help="comma list of 'cell' (declared cell graph) and 'plain' (genes only)")
     ap.add_argument("--budget", type=int, default=300)
-    ap.add_argument("--out", type=Path, default=OUT / "predictor.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default results/predictor.json (--quick: predictor_quick.json)")
     args = ap.parse_args(argv)
     try:
         args.data = resolve_nb201_path(args.data, "--data")
@@ -276,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
            "hv_definition": "pymoo HV on (test error %, cost); ideal = true front minimum, "
                             "nadir = (20 % error, true front maximum cost), reference (1.1, 1.1); "
                             "ratio to the true front's HV"}
+    if args.out is None:
+        args.out = OUT / ("predictor_quick.json" if args.quick else "predictor.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"\n{'predictor (tau at 100, median)':60s} tau")
