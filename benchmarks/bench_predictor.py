@@ -9,14 +9,18 @@ the zero op). Two measurements:
 1. Kendall tau of each predictor lever (regressor x generic encoding) on CIFAR-10 test error,
    trained on 100 random architectures and tested on all 15,525 others; median of 3 seeds. The
    rows ``default`` and ``default | declared cell`` are what ``make_predictor()`` / the surrogate
-   loop use on each space. A reference row shows the hand-made NB201 cell features
-   (``load_nb201``'s ``features``) that a user cannot know.
+   loop use on each space; on the plain genes the default infers the cell graph from its
+   training rows (``evo_nas.predictors.infer_cell``; which graph it found, per seed, is in
+   ``inferred_cell``), and ``infer_cell=False`` is a row. A control on tables over the same
+   genomes with no cell in them (additive, pairwise; 10 seeds) shows what a wrongly inferred
+   graph costs. A reference row shows the hand-made NB201 cell features (``load_nb201``'s
+   ``features``) that a user cannot know.
 2. (without ``--no-hv``) the surrogate-assisted loop (``SurrogateAssistedSearch``, default
    predictor) at 300 real evaluations on accuracy vs FLOPs and vs each HW-NAS-Bench latency, the
-   cost a cheap column, on the declared-cell space (``--hv-spaces cell,plain`` adds the plain
-   one). HV as in ``bench_search.py``: pymoo's indicator on (test error %, cost),
-   ideal = true front minimum, nadir = (20 % error, true front's maximum cost), reference
-   (1.1, 1.1), reported as a fraction of the true front's HV.
+   cost a cheap column, on the declared-cell space, the plain genes, and the plain genes with
+   ``infer_cell=False`` (``--hv-spaces``). HV as in ``bench_search.py``: pymoo's indicator on
+   (test error %, cost), ideal = true front minimum, nadir = (20 % error, true front's maximum
+   cost), reference (1.1, 1.1), reported as a fraction of the true front's HV.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_predictor.py [--quick] [--no-hv] [--data PATH]
 
@@ -50,6 +54,7 @@ from evo_nas.predictors import (  # noqa: E402
     RankTargetRegressor,
     as_predictor,
     auto_encoding,
+    infer_cell,
     kendall_tau,
     make_predictor,
     make_regressor,
@@ -153,6 +158,8 @@ def bench_tau(data: Path, seeds: list[int], n: int, quick: bool, test: int | Non
             continue
         record(name, lambda s, reg=reg, enc=enc: as_predictor(reg(s), space, encoding=enc))
     record("default", lambda s: make_predictor(space=space, random_state=s))
+    record("default, no cell inference (infer_cell=False)",
+           lambda s: make_predictor(space=space, random_state=s, infer_cell=False))
     cspace = user_problem(data, cell=True).space
     for name, (reg, enc) in CELL_LEVERS.items():
         if quick and name not in QUICK_LEVERS:
@@ -180,7 +187,59 @@ def bench_tau(data: Path, seeds: list[int], n: int, quick: bool, test: int | Non
                   f"{lat[c]['previous default']:.3f}", flush=True)
     return {"n_train": n, "seeds": seeds, "test": "all other rows" if test is None else test,
             "auto_encoding": list(auto_encoding(space)), "rows": rows,
-            "latency_targets_tau": lat}
+            "latency_targets_tau": lat, "inferred_cell": inferred_cells(space, X, y, n, seeds),
+            "no_cell_control": {} if quick else no_cell_control(space, X, n, test)}
+
+
+def inferred_cells(space: SearchSpace, X: np.ndarray, y: np.ndarray, n: int, seeds: list[int]
+                   ) -> list[dict]:
+    """Per seed, the graph the default predictor inferred from its ``n`` rows, and whether it is
+    NB201's (the same input -> output paths: a graph and its mirror image are one cell)."""
+    truth = {frozenset(p) for p in CellGraph(dict(zip(space.names, NB201_EDGES, strict=True)),
+                                             zero=0).paths()}
+    out = []
+    for s in seeds:
+        tr = np.random.default_rng(s).permutation(len(X))[:n]
+        graph, score = infer_cell(space, X[tr], y[tr])
+        paths = None if graph is None else {frozenset(p) for p in graph.paths()}
+        out.append({"seed": s, "edges": None if graph is None else graph.edges,
+                    "zero": None if graph is None else graph.zero,
+                    "loo_r2": round(score, 4),
+                    "is_nb201": graph is not None and graph.zero == 0 and paths == truth})
+    print(f"  inferred graph is NB201's on {sum(o['is_nb201'] for o in out)}/{len(out)} seeds",
+          flush=True)
+    return out
+
+
+def no_cell_control(space: SearchSpace, X: np.ndarray, n: int, test: int | None,
+                    seeds: int = 10) -> dict:
+    """Tables over the same genomes with no cell in them, where the scan still picks some graph
+    (the best of 2,160 is rarely the plain code): tau with and without the inference. Targets:
+    per-gene effects plus noise ("additive"), and plus random effects of every gene pair
+    ("pairwise"); weights drawn once (seed 123)."""
+    rng = np.random.default_rng(123)
+    w1, w2 = rng.normal(size=(6, 5)), rng.normal(size=(15, 25)) * 0.5
+    additive = w1[np.arange(6), X].sum(1)
+    pairs = sum(w2[k, X[:, i] * 5 + X[:, j]] for k, (i, j) in
+                enumerate((i, j) for i in range(6) for j in range(i + 1, 6)))
+    tables = {"additive": additive + rng.normal(size=len(X)) * 0.5,
+              "pairwise": additive + pairs + rng.normal(size=len(X)) * 0.5}
+    out = {}
+    for name, y in tables.items():
+        with_inf, _ = tau_at(lambda s: make_predictor(space=space, random_state=s), X, y, n,
+                             list(range(seeds)), test)
+        without, _ = tau_at(lambda s: make_predictor(space=space, random_state=s,
+                                                     infer_cell=False), X, y, n,
+                            list(range(seeds)), test)
+        diff = np.array(with_inf) - np.array(without)
+        out[name] = {"tau_default_per_seed": [round(t, 4) for t in with_inf],
+                     "tau_no_inference_per_seed": [round(t, 4) for t in without],
+                     "paired_mean_diff": round(float(diff.mean()), 4),
+                     "paired_se": round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4)}
+        print(f"  no-cell control {name:9s}: tau@{n} default {np.median(with_inf):.3f}, without "
+              f"inference {np.median(without):.3f}, paired {diff.mean():+.3f} "
+              f"± {diff.std(ddof=1) / np.sqrt(len(diff)):.3f}", flush=True)
+    return out
 
 
 def hv_ratio(problem: TabularProblem, cost: str, budget: int) -> float:
@@ -191,16 +250,22 @@ def hv_ratio(problem: TabularProblem, cost: str, budget: int) -> float:
     return hypervolume(F, ideal, nadir) / hypervolume(T, ideal, nadir)
 
 
-def bench_hv(data: Path, seeds: list[int], budget: int, costs: list[str], cell: bool) -> dict:
+HV_SPACES = {"cell": "declared cell", "plain": "plain genes (graph inferred)",
+             "plain_noinfer": "plain genes, infer_cell=False"}
+
+
+def bench_hv(data: Path, seeds: list[int], budget: int, costs: list[str], sp: str) -> dict:
     out: dict = {}
     print(f"Surrogate loop, default predictor, {budget} real evaluations (cost cheap), "
-          f"{'declared cell' if cell else 'plain genes'}:")
+          f"{HV_SPACES[sp]}:")
     for cost in costs:
         ratios, secs = [], []
         for s in seeds:
-            problem = user_problem(data, cost, cell=cell)
+            problem = user_problem(data, cost, cell=sp == "cell")
+            predictor = "default" if sp != "plain_noinfer" else make_predictor(
+                space=problem.space, random_state=s, infer_cell=False)
             t0 = time.perf_counter()
-            SurrogateAssistedSearch(budget=budget).run(problem, seed=s)
+            SurrogateAssistedSearch(budget=budget, predictor=predictor).run(problem, seed=s)
             secs.append(time.perf_counter() - t0)
             ratios.append(hv_ratio(problem, cost, budget))
         out[cost] = {"hv_ratio_per_seed": [round(r, 5) for r in ratios],
@@ -220,8 +285,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="three levers + default, 1 seed, 3000 test rows, HV on FLOPs only")
     ap.add_argument("--no-hv", action="store_true", help="skip the surrogate-loop HV runs")
     ap.add_argument("--hv-seeds", type=int, default=10)
-    ap.add_argument("--hv-spaces", default="cell,plain",
-                    help="comma list of 'cell' (declared cell graph) and 'plain' (genes only)")
+    ap.add_argument("--hv-spaces", default="cell,plain,plain_noinfer",
+                    help="comma list of 'cell' (declared cell graph), 'plain' (genes only; the "
+                         "default predictor infers the graph) and 'plain_noinfer' (genes only, "
+                         "infer_cell=False)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--out", type=Path, default=None,
                     help="default results/predictor.json (--quick: predictor_quick.json)")
@@ -239,9 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         costs = ["flops"] if args.quick else list(COSTS)
         hv_seeds = list(range(1 if args.quick else args.hv_seeds))
         for sp in args.hv_spaces.split(","):
-            if sp not in ("cell", "plain"):
-                ap.error(f"--hv-spaces: {sp!r} is not 'cell' or 'plain'")
-            hv[sp] = bench_hv(args.data, hv_seeds, args.budget, costs, cell=sp == "cell")
+            if sp not in HV_SPACES:
+                ap.error(f"--hv-spaces: {sp!r} is not one of {sorted(HV_SPACES)}")
+            hv[sp] = bench_hv(args.data, hv_seeds, args.budget, costs, sp)
     rows = tau["rows"]
 
     def hv_of(sp: str) -> dict | None:
@@ -252,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         "tau_100": {k: v["tau_median"] for k, v in rows.items()},
         "tau_100_default": default,
         "tau_100_default_declared_cell": cell,
+        "tau_100_default_no_cell_inference":
+            rows["default, no cell inference (infer_cell=False)"]["tau_median"],
+        "inferred_graph_is_nb201": [o["is_nb201"] for o in tau["inferred_cell"]],
         "tau_100_previous_default": rows.get("gb_log | onehot+counts (previous default)",
                                              {}).get("tau_median"),
         "tau_target": TAU_TARGET,
@@ -262,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
             if not k.startswith("reference") and "declared cell" not in k),
         "hv_ratio_300": hv_of("cell"),
         "hv_ratio_300_plain_genes": hv_of("plain"),
+        "hv_ratio_300_plain_genes_no_inference": hv_of("plain_noinfer"),
         "hv_target": HV_TARGET,
         "hv_target_met": None if "cell" not in hv else {
             c: v >= HV_TARGET for c, v in hv_of("cell").items()},
@@ -270,7 +341,9 @@ def main(argv: list[str] | None = None) -> None:
                      (1 if args.quick else args.hv_seeds), "hv_spaces": sorted(hv),
                      "space": "six genes op0..op5, options = CSV op codes 0..4, from_csv, "
                               "no features=; 'declared cell' adds cell=CellGraph(edges, "
-                              "zero=0); hv_ratio_300 is on the declared-cell space",
+                              "zero=0); hv_ratio_300 is on the declared-cell space, "
+                              "_plain_genes on the plain one (graph inferred by the default "
+                              "predictor), _no_inference with infer_cell=False",
                      "seconds": round(time.perf_counter() - t0, 1)},
         "machine": machine_info(packages=("scikit-learn", "scipy", "pymoo", "numpy")),
     }

@@ -7,13 +7,15 @@ read with ``TabularProblem.from_csv`` -- no ``features=`` -- plus the one-line d
 1. Hypervolume against the number of real evaluations (exactly 300) on all five NB201 problems,
    test error vs FLOPs and vs each HW-NAS-Bench latency (pixel3, raspi4, eyeriss, fpga), for:
    surrogate-assisted NSGA-II (``search(p, "surrogate")``, defaults), the same on the plain genes
-   (no cell declaration), evo-nas NSGA-II, pymoo's default integer NSGA-II
-   (``bench_operators.pymoo_nsga2``: integer sampling, SBX + PM eta 3, rounded), regularized
-   evolution, tournament evolution and random search; the same 10 seeds for every method,
-   medians and quartiles.
+   (no cell declaration: the default predictor infers the graph from its training rows), the
+   plain genes with that inference off (``infer_cell=False``), evo-nas NSGA-II, pymoo's default
+   integer NSGA-II (``bench_operators.pymoo_nsga2``: integer sampling, SBX + PM eta 3, rounded),
+   regularized evolution, tournament evolution and random search; the same 10 seeds for every
+   method, medians and quartiles.
 2. Predictor Kendall tau against training-set size (25, 50, 100, 200 random architectures, tested
-   on all others) on the same user-defined space: the default predictor on the plain genes and
-   with the declared cell, and a few built-ins with the declared cell; medians over 3 seeds.
+   on all others) on the same user-defined space: the default predictor on the plain genes (with
+   and without cell inference) and with the declared cell, and a few built-ins with the declared
+   cell; medians over 3 seeds.
 
 HV is pymoo's indicator on (test error %, cost), normalised with ideal = the true front's minimum
 and nadir = (20 % error, the true front's maximum cost), reference point (1.1, 1.1); points beyond
@@ -56,8 +58,8 @@ from problems.tabular import TabularProblem  # noqa: E402
 OUT = Path(__file__).resolve().parent / "results"
 PROBLEMS = tuple(COSTS)  # flops, latency_pixel3, latency_raspi4, latency_eyeriss, latency_fpga
 PLOTTED = ("flops", "latency_raspi4")
-METHODS = ("surrogate", "surrogate_plain_genes", "nsga2", "pymoo_nsga2", "regularized",
-           "tournament", "random")
+METHODS = ("surrogate", "surrogate_plain_genes", "surrogate_plain_no_inference", "nsga2",
+           "pymoo_nsga2", "regularized", "tournament", "random")
 QUICK_METHODS = ("surrogate", "nsga2", "pymoo_nsga2", "random")
 TRAIN_SIZES = (25, 50, 100, 200)
 BUILTINS = ("gb_log", "rf", "ridge", "gp")  # with the declared cell, beside the default
@@ -83,9 +85,13 @@ def hv_curve(problem: TabularProblem, cost: str, checkpoints: list[int]) -> list
 # --------------------------------------------------------------------------- the methods
 def run_method(method: str, data: Path, cost: str, budget: int, seed: int) -> TabularProblem:
     """One run of ``method`` for exactly ``budget`` distinct real evaluations."""
-    problem = user_problem(data, cost, cell=method != "surrogate_plain_genes")
+    problem = user_problem(data, cost, cell=not method.startswith("surrogate_plain"))
     if method in ("surrogate", "surrogate_plain_genes"):
         search(problem, "surrogate", pop_size=20, budget=budget, seed=seed)  # 20 per round
+    elif method == "surrogate_plain_no_inference":  # the plain default before cell inference
+        search(problem, "surrogate", pop_size=20, budget=budget, seed=seed,
+               options={"predictor": make_predictor(space=problem.space, random_state=seed,
+                                                    infer_cell=False)})
     elif method == "pymoo_nsga2":
         search(problem, pymoo_nsga2(pop_size=20), budget=budget, seed=seed)
     elif method in ("nsga2", "regularized", "tournament"):
@@ -138,19 +144,20 @@ def bench_tau(data: Path, seeds: list[int], sizes: tuple[int, ...], builtins: tu
     plain, cell = user_problem(data), user_problem(data, cell=True)
     X, y = plain.genomes, plain.values["error"]
     assert np.array_equal(X, cell.genomes)
-    rows = {"default | plain genes": ("default", plain.space),
-            "default | declared cell": ("default", cell.space),
-            **{f"{b} | declared cell": (b, cell.space) for b in builtins}}
+    rows = {"default | plain genes": ("default", plain.space, True),
+            "default, infer_cell=False | plain genes": ("default", plain.space, False),
+            "default | declared cell": ("default", cell.space, True),
+            **{f"{b} | declared cell": (b, cell.space, True) for b in builtins}}
     out: dict = {"sizes": list(sizes), "seeds": seeds, "rows": {},
                  "space": "user-defined (from_csv, no features=); 'declared cell' adds "
                           "cell=CellGraph(edges, zero=0)"}
-    for label, (name, space) in rows.items():
+    for label, (name, space, infer) in rows.items():
         taus, secs = [], []
         for n in sizes:
             per = []
             for seed in seeds:
                 idx = np.random.default_rng(seed).permutation(len(X))
-                model = make_predictor(name, space, random_state=seed)
+                model = make_predictor(name, space, random_state=seed, infer_cell=infer)
                 t0 = time.perf_counter()
                 model.fit(X[idx[:n]], y[idx[:n]])
                 secs.append(time.perf_counter() - t0)
@@ -169,7 +176,8 @@ def machine() -> dict:
 
 
 STYLES = {"surrogate": ("C3", "surrogate NSGA-II (declared cell)"),
-          "surrogate_plain_genes": ("C1", "surrogate NSGA-II (plain genes)"),
+          "surrogate_plain_genes": ("C1", "surrogate NSGA-II (plain genes, graph inferred)"),
+          "surrogate_plain_no_inference": ("C5", "surrogate NSGA-II (plain genes, no inference)"),
           "nsga2": ("C0", "evo-nas NSGA-II"), "pymoo_nsga2": ("C9", "pymoo integer NSGA-II"),
           "regularized": ("C2", "regularized evolution"),
           "tournament": ("C4", "tournament evolution"), "random": ("0.4", "random search")}

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from evo_nas.predictors import (
     MAX_AUTO_FEATURES,
+    CellInferenceRegressor,
     GenomeEncoder,
     LogTargetRegressor,
     RankTargetRegressor,
@@ -135,8 +136,10 @@ def test_default_with_hand_features_keeps_trees_on_them():
     model = make_predictor(space=space, features=lambda g: g.sum(1))
     assert isinstance(model[-1], LogTargetRegressor)
     assert model[0].encoding == ("onehot", "counts")
-    plain = make_predictor(space=space)
+    plain = make_predictor(space=space, infer_cell=False)
     assert isinstance(plain[-1], RankTargetRegressor) and plain[0].encoding == "auto"
+    # three genes sharing options could be a 3-node cell: the default tries graphs first
+    assert isinstance(make_predictor(space=space)[-1], CellInferenceRegressor)
 
 
 def test_pairs_cover_every_gene_pair_once():

@@ -29,6 +29,7 @@ from evo_nas.predictors.models import (
     DEFAULT_PREDICTOR,
     PREDICTORS,
     AdaptivePredictor,
+    CellInferenceRegressor,
     LogTargetRegressor,
     RankTargetRegressor,
     as_predictor,
@@ -36,14 +37,22 @@ from evo_nas.predictors.models import (
     make_predictor,
     make_regressor,
 )
+from evo_nas.predictors.structure import (
+    MAX_CELL_EDGES,
+    cell_hypotheses,
+    infer_cell,
+    scan_rows,
+)
 from evo_nas.predictors.validation import PredictorError, check_predictor, check_targets
 
 __all__ = [
     "DEFAULT_PREDICTOR",
     "ENCODINGS",
     "MAX_AUTO_FEATURES",
+    "MAX_CELL_EDGES",
     "PREDICTORS",
     "AdaptivePredictor",
+    "CellInferenceRegressor",
     "GenomeEncoder",
     "LogTargetRegressor",
     "PredictorError",
@@ -51,8 +60,10 @@ __all__ = [
     "as_predictor",
     "auto_encoding",
     "cell_default",
+    "cell_hypotheses",
     "check_predictor",
     "check_targets",
+    "infer_cell",
     "kendall_scorer",
     "kendall_tau",
     "mae",
@@ -66,6 +77,7 @@ __all__ = [
     "pearson_r",
     "predictor_report",
     "rmse",
+    "scan_rows",
     "spearman_rho",
     "top_k_precision",
 ]

@@ -7,6 +7,7 @@ it), and sklearn's own tools (``clone``, ``cross_val_score``, ``GridSearchCV``) 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from evo_nas.predictors.encoding import CostFn, FeatureFn, GenomeEncoder
 from evo_nas.predictors.metrics import kendall_tau
+from evo_nas.predictors.structure import MIN_ROWS, cell_hypotheses, infer_cell, scan_rows
 from evo_nas.predictors.validation import PredictorError, check_predictor, check_targets
 from evo_nas.space import SearchSpace
 
@@ -39,6 +41,7 @@ __all__ = [
     "DEFAULT_PREDICTOR",
     "PREDICTORS",
     "AdaptivePredictor",
+    "CellInferenceRegressor",
     "LogTargetRegressor",
     "RankTargetRegressor",
     "as_predictor",
@@ -145,6 +148,7 @@ def make_predictor(
     features: FeatureFn | None = None,
     costs: CostFn | Sequence[CostFn] | None = None,
     random_state: Any = None,
+    infer_cell: bool = True,
 ) -> Pipeline:
     """Built-in predictor ``name`` reading genomes of ``space``: encoder + regressor pipeline.
 
@@ -156,7 +160,10 @@ def make_predictor(
     interaction ensemble; ``benchmarks/bench_predictor.py``). On a space that declares a cell
     graph (``SearchSpace(cell=...)``) the ``"default"`` is :func:`cell_default`: gradient
     boosting over the live-path features voting with ridge regression over them and the pair
-    blocks."""
+    blocks. On a space that declares none but whose genes could be a cell's edges (3 or 6 genes
+    sharing one option list), the ``"default"`` infers the graph from the training data at each
+    fit (:class:`~evo_nas.predictors.CellInferenceRegressor`); ``infer_cell=False`` turns that
+    off."""
     if name == "default" and features is not None:
         name = "gb_log"
         if encoding == "auto":
@@ -165,6 +172,10 @@ def make_predictor(
             and encoding == "auto":
         return as_predictor(cell_default(space, costs=costs, random_state=random_state), space,
                             encoding="genome")
+    elif name == "default" and isinstance(space, SearchSpace) and encoding == "auto" \
+            and infer_cell and cell_hypotheses(space):
+        return as_predictor(CellInferenceRegressor(space, costs=costs, random_state=random_state),
+                            space, encoding="genome")
     return as_predictor(make_regressor(name, random_state), space, encoding=encoding,
                         features=features, costs=costs)
 
@@ -331,6 +342,45 @@ class AdaptivePredictor(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         return np.asarray(self.estimator_.predict(np.asarray(X, dtype=float)), dtype=float)
+
+
+class CellInferenceRegressor(RegressorMixin, BaseEstimator):
+    """The default predictor's regressor on a space whose genes may be an undeclared cell.
+
+    ``fit`` runs :func:`~evo_nas.predictors.infer_cell` on the first
+    :func:`~evo_nas.predictors.scan_rows` rows, then fits the default
+    predictor of the space with that cell declared (:func:`~evo_nas.predictors.cell_default`),
+    or of the plain space when no graph wins; ``costs`` go to that predictor, not to the scan.
+    It reads raw genomes (pipeline encoding ``"genome"``). Fitted attributes: ``cell_`` (the
+    graph or ``None``), ``cell_score_`` (its mean leave-one-out R^2) and ``model_``."""
+
+    def __init__(self, space: SearchSpace | None = None,
+                 costs: CostFn | Sequence[CostFn] | None = None,
+                 random_state: Any = None) -> None:
+        self.space = space
+        self.costs = costs
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> CellInferenceRegressor:
+        X = self.space.canonical(np.asarray(X, dtype=np.int64))
+        y = check_targets(y, len(X), owner="CellInferenceRegressor.fit")
+        t = scan_rows(len(X)) if len(X) >= MIN_ROWS else len(X)
+        self.cell_, self.cell_score_ = infer_cell(self.space, X[:t], y[:t])
+        if self.cell_ is None:
+            self.model_ = as_predictor(make_regressor("default", self.random_state), self.space,
+                                       encoding="auto", costs=self.costs)
+        else:
+            space = dataclasses.replace(self.space, cell=self.cell_)
+            self.model_ = as_predictor(cell_default(space, costs=self.costs,
+                                                    random_state=self.random_state),
+                                       space, encoding="genome")
+        self.model_.fit(X, y)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return self.model_.predict(np.asarray(X, dtype=np.int64))
 
 
 def _int_seed(random_state: Any) -> int | None:
