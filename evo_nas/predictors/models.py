@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from evo_nas.predictors.encoding import CostFn, FeatureFn, GenomeEncoder
 from evo_nas.predictors.metrics import kendall_tau
-from evo_nas.predictors.structure import MIN_ROWS, cell_hypotheses, infer_cell, scan_rows
+from evo_nas.predictors.structure import cell_hypotheses, infer_cell
 from evo_nas.predictors.validation import PredictorError, check_predictor, check_targets
 from evo_nas.space import SearchSpace
 
@@ -364,8 +364,8 @@ class CellInferenceRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> CellInferenceRegressor:
         X = self.space.canonical(np.asarray(X, dtype=np.int64))
         y = check_targets(y, len(X), owner="CellInferenceRegressor.fit")
-        t = scan_rows(len(X)) if len(X) >= MIN_ROWS else len(X)
-        self.cell_, self.cell_score_ = infer_cell(self.space, X[:t], y[:t])
+        # only the prefixes of scan_rows(len(X)) rows count, each scored once (memo)
+        self.cell_, self.cell_score_ = infer_cell(self.space, X, y)
         if self.cell_ is None:
             self.model_ = as_predictor(make_regressor("default", self.random_state), self.space,
                                        encoding="auto", costs=self.costs)

@@ -126,9 +126,7 @@ def infer_cell(space: SearchSpace, X: Any, y: Any) -> tuple[CellGraph | None, fl
     hypotheses = cell_hypotheses(space) if space.cell is None and len(X) >= MIN_ROWS else []
     if not hypotheses:
         return None, float("nan")
-    prefixes = [MIN_ROWS]
-    while 2 * prefixes[-1] <= len(X):
-        prefixes.append(2 * prefixes[-1])
+    prefixes = _prefixes(len(X))
     total = sum(hypothesis_scores(space, X[:p], y[:p]) for p in prefixes)
     best = int(np.argmax(total))  # the first maximum: the plain space wins ties
     graph = None if best == 0 else hypotheses[best - 1]
@@ -140,7 +138,12 @@ def scan_rows(n: int) -> int:
     largest ``MIN_ROWS * 2**j`` not above ``n``. Refits on a growing archive then rescan only
     when it doubles (the surrogate loop refits every round), and earlier prefixes come from the
     memo."""
-    t = MIN_ROWS
-    while 2 * t <= n:
-        t *= 2
-    return t
+    return _prefixes(n)[-1]
+
+
+def _prefixes(n: int) -> list[int]:
+    """``MIN_ROWS * 2**j`` for every ``j`` that fits in ``n`` rows (at least ``MIN_ROWS``)."""
+    out = [MIN_ROWS]
+    while 2 * out[-1] <= n:
+        out.append(2 * out[-1])
+    return out
