@@ -347,12 +347,13 @@ class AdaptivePredictor(RegressorMixin, BaseEstimator):
 class CellInferenceRegressor(RegressorMixin, BaseEstimator):
     """The default predictor's regressor on a space whose genes may be an undeclared cell.
 
-    ``fit`` runs :func:`~evo_nas.predictors.infer_cell` on the first
-    :func:`~evo_nas.predictors.scan_rows` rows, then fits the default
-    predictor of the space with that cell declared (:func:`~evo_nas.predictors.cell_default`),
-    or of the plain space when no graph wins; ``costs`` go to that predictor, not to the scan.
-    It reads raw genomes (pipeline encoding ``"genome"``). Fitted attributes: ``cell_`` (the
-    graph or ``None``), ``cell_score_`` (its mean leave-one-out R^2) and ``model_``."""
+    ``fit`` runs :func:`~evo_nas.predictors.infer_cell` (only the prefixes of
+    :func:`~evo_nas.predictors.scan_rows` rows count, each scored once), then fits
+    :func:`make_predictor`'s default for the space with that cell declared
+    (:func:`cell_default`), or for the plain space when no graph wins; ``costs`` go to that
+    predictor, not to the scan. It reads raw genomes (pipeline encoding ``"genome"``). Fitted
+    attributes: ``cell_`` (the graph or ``None``), ``cell_score_`` (its mean leave-one-out R^2)
+    and ``model_``."""
 
     def __init__(self, space: SearchSpace | None = None,
                  costs: CostFn | Sequence[CostFn] | None = None,
@@ -362,18 +363,12 @@ class CellInferenceRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> CellInferenceRegressor:
-        X = self.space.canonical(np.asarray(X, dtype=np.int64))
-        y = check_targets(y, len(X), owner="CellInferenceRegressor.fit")
-        # only the prefixes of scan_rows(len(X)) rows count, each scored once (memo)
+        X = np.asarray(X, dtype=np.int64)
         self.cell_, self.cell_score_ = infer_cell(self.space, X, y)
-        if self.cell_ is None:
-            self.model_ = as_predictor(make_regressor("default", self.random_state), self.space,
-                                       encoding="auto", costs=self.costs)
-        else:
-            space = dataclasses.replace(self.space, cell=self.cell_)
-            self.model_ = as_predictor(cell_default(space, costs=self.costs,
-                                                    random_state=self.random_state),
-                                       space, encoding="genome")
+        space = self.space if self.cell_ is None else \
+            dataclasses.replace(self.space, cell=self.cell_)
+        self.model_ = make_predictor(space=space, costs=self.costs,
+                                     random_state=self.random_state, infer_cell=False)
         self.model_.fit(X, y)
         self.n_features_in_ = X.shape[1]
         return self
