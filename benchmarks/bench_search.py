@@ -17,12 +17,20 @@ read with ``TabularProblem.from_csv`` -- no ``features=`` -- plus the one-line d
    and without cell inference) and with the declared cell, and a few built-ins with the declared
    cell; medians over 3 seeds.
 
+3. evo-nas NSGA-II against pymoo's on 100 paired seeds (mean difference and standard error):
+   at 10 seeds two methods this close are ordered by chance.
+4. The twin-free ceiling of each problem: NB201 lists each cell's dead-edge twins (the same
+   network: they differ only in ops that never reach the output) as separately trained rows, and
+   the true front keeps the luckiest. Evaluating every one of the 9,445 functions once, through a
+   random twin, reaches this HV ratio (median of 20 draws); a score above it is training noise
+   between identical networks, harvested by re-evaluating twins.
+
 HV is pymoo's indicator on (test error %, cost), normalised with ideal = the true front's minimum
 and nadir = (20 % error, the true front's maximum cost), reference point (1.1, 1.1); points beyond
 it count nothing. Reported as a fraction of the true front's HV (found by enumerating the table).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_search.py [--quick] [--data PATH] [--seeds N]
-        [--replot]
+        [--paired-seeds N] [--replot]
 
 Writes benchmarks/results/search.json (top-level ``summary``) and search_hv.png
 (``--quick``: search_quick.*).
@@ -48,6 +56,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from evo_nas.algorithms.surrogate import hypervolume  # noqa: E402
+from evo_nas.cell import dead_edges  # noqa: E402
 from evo_nas.data_paths import resolve_nb201_path  # noqa: E402
 from evo_nas.errors import DataError  # noqa: E402
 from evo_nas.machine import machine_info  # noqa: E402
@@ -137,6 +146,58 @@ def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str],
     return out
 
 
+def paired_nsga2(data: Path, seeds: list[int], budget: int, problems: list[str]) -> dict:
+    """evo-nas NSGA-II against pymoo's on the same seeds, many of them: the 10-seed medians of
+    two methods this close (per-seed spread ~0.007 HV ratio) order them by chance."""
+    out: dict = {"seeds": len(seeds)}
+    for cost in problems:
+        R = {m: np.array([hv_curve(run_method(m, data, cost, budget, s), cost, [budget])[0]
+                          for s in seeds]) for m in ("nsga2", "pymoo_nsga2")}
+        d = R["nsga2"] - R["pymoo_nsga2"]
+        out[cost] = {"median_nsga2": round(float(np.median(R["nsga2"])), 5),
+                     "median_pymoo_nsga2": round(float(np.median(R["pymoo_nsga2"])), 5),
+                     "mean_difference": round(float(d.mean()), 5),
+                     "standard_error": round(float(d.std(ddof=1) / np.sqrt(len(d))), 5),
+                     "nsga2_wins": int((d > 0).sum()), "pymoo_wins": int((d < 0).sum())}
+        print(f"{cost:>15} NSGA-II - pymoo over {len(seeds)} paired seeds: "
+              f"{d.mean():+.4f} ± {out[cost]['standard_error']:.4f}", flush=True)
+    return out
+
+
+def twin_free_ceiling(data: Path, problems: list[str], draws: int = 20) -> dict:
+    """The HV ratio of evaluating *every* function once. NB201 lists each cell's dead-edge twins
+    (same live edges and ops, so the same network) as separate rows trained separately; the
+    true front takes the luckiest twin. A search that evaluated each function exactly once, via
+    a random one of its twins, reaches this ratio (median of ``draws`` draws) with the whole
+    table as its budget; above it, a score is noise between identical networks."""
+    out: dict = {"draws": draws}
+    for cost in problems:
+        problem = user_problem(data, cost, cell=True)
+        G = problem.genomes
+        _, cls = np.unique(np.where(dead_edges(problem.space, G), -1, G), axis=0,
+                           return_inverse=True)
+        F = np.column_stack([problem.values["error"], problem.values[cost]])
+        ideal, nadir, true_hv = hv_scale(problem, cost)
+        rng = np.random.default_rng(0)
+        ratios = []
+        for _ in range(draws):
+            perm = rng.permutation(len(G))
+            _, first = np.unique(cls[perm], return_index=True)
+            ratios.append(hypervolume(F[perm[first]], ideal, nadir) / true_hv)
+        front = problem.true_front(["error", cost])
+        T = np.array([r["genome"] for r in front])
+        out[cost] = {"functions": int(cls.max() + 1), "table_rows": len(G),
+                     "ceiling_median": round(float(np.median(ratios)), 5),
+                     "ceiling_min": round(float(np.min(ratios)), 5),
+                     "ceiling_max": round(float(np.max(ratios)), 5),
+                     "true_front_rows": len(T),
+                     "true_front_rows_with_twins":
+                         int(dead_edges(problem.space, T).any(axis=1).sum())}
+        print(f"{cost:>15} twin-free ceiling {out[cost]['ceiling_median']:.4f} "
+              f"({out[cost]['functions']} functions)", flush=True)
+    return out
+
+
 def bench_tau(data: Path, seeds: list[int], sizes: tuple[int, ...], builtins: tuple[str, ...]
               ) -> dict:
     """Tau on CIFAR-10 test error of the default predictor on the plain and the declared-cell
@@ -223,9 +284,11 @@ def plot(doc: dict, path: Path) -> Path:
     return path
 
 
-def summarize(hv: dict, tau: dict, budget: int, settings: dict) -> dict:
+def summarize(hv: dict, tau: dict, budget: int, settings: dict, paired: dict | None = None,
+              ceiling: dict | None = None) -> dict:
     """Top-level figures for tracking across versions: the median HV ratio per problem and
-    method at the full budget, the default predictor's tau at 100, and the issue-13 checks."""
+    method at the full budget, the default predictor's tau at 100, the issue-13 checks, the
+    many-seed NSGA-II/pymoo comparison and each problem's twin-free ceiling."""
     final = {cost: {m: v["median"][-1] for m, v in rows.items() if isinstance(v, dict)}
              for cost, rows in hv.items()}
 
@@ -254,6 +317,11 @@ def summarize(hv: dict, tau: dict, budget: int, settings: dict) -> dict:
             "issue_hv_checks_pass": all(all(checks[k].values()) for k in (
                 "surrogate_ge_0995", "nsga2_ge_pymoo", "regularized_ge_random",
                 "tournament_ge_random")),
+            "nsga2_minus_pymoo_paired": None if paired is None else {
+                c: {"mean": v["mean_difference"], "se": v["standard_error"]}
+                for c, v in paired.items() if isinstance(v, dict)},
+            "twin_free_ceiling": None if ceiling is None else {
+                c: v["ceiling_median"] for c, v in ceiling.items() if isinstance(v, dict)},
             "settings": settings, "machine": machine()}
 
 
@@ -263,6 +331,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="the NB201 table: nb201_cifar10.csv or its folder (default "
                          "$EVO_NAS_NB201_CSV, else $EVO_NAS_DATA/nb201)")
     ap.add_argument("--seeds", type=int, default=10, help="seeds per method (0..N-1)")
+    ap.add_argument("--paired-seeds", type=int, default=100,
+                    help="seeds of the paired NSGA-II vs pymoo comparison (0 skips it)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--quick", action="store_true",
                     help="2 seeds, 4 methods, FLOPs and raspi4 only, tau at 50/100, 1 seed")
@@ -286,12 +356,17 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # GP noise bound at 25 points
     with threadpool_limits(1):
+        ceiling = twin_free_ceiling(args.data, problems)
         hv = bench_hv(args.data, seeds, args.budget, methods, problems)
         t_hv = time.perf_counter() - t0
+        n_paired = min(args.paired_seeds, 4) if args.quick else args.paired_seeds
+        paired = (paired_nsga2(args.data, list(range(n_paired)), args.budget, problems)
+                  if n_paired > 1 else None)
         tau = bench_tau(args.data, tau_seeds, sizes, () if args.quick else BUILTINS)
     seconds = round(time.perf_counter() - t0, 1)
     settings = {"quick": args.quick, "seeds": seeds, "budget": args.budget, "methods": methods,
-                "problems": problems, "tau_seeds": tau_seeds, "tau_sizes": list(sizes),
+                "problems": problems, "paired_seeds": n_paired, "tau_seeds": tau_seeds,
+                "tau_sizes": list(sizes),
                 "seconds": seconds, "seconds_hv": round(t_hv, 1),
                 "command": "OMP_NUM_THREADS=1 python benchmarks/bench_search.py"
                            + (" --quick" if args.quick else "")}
@@ -299,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         "what": "NB201 CIFAR-10 as a user defines it (from_csv, no features=): HV ratio to the "
                 "true front vs real evaluations on five problems; predictor Kendall tau vs "
                 "training-set size",
-        "summary": summarize(hv, tau, args.budget, settings),
+        "summary": summarize(hv, tau, args.budget, settings, paired, ceiling),
         "budget": args.budget, "n_seeds": len(seeds), "seeds": seeds,
         "space": "six genes op0..op5, options = CSV op codes 0..4, TabularProblem.from_csv, no "
                  "features=, cost a cheap column; cell=CellGraph(NB201 edges, zero=0) declared "
@@ -321,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
             "tournament": "search(p, 'tournament', pop_size=20, budget=300) (library default)",
             "random": "distinct (canonical) uniform random architectures",
         },
-        "hv": hv, "tau": tau, "machine": machine(), "seconds_total": seconds,
+        "hv": hv, "nsga2_vs_pymoo_paired": paired, "twin_free_ceiling": ceiling,
+        "tau": tau, "machine": machine(), "seconds_total": seconds,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
@@ -334,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"predictor tau at 100: plain {s['predictor_tau_100_plain']}, declared cell "
           f"{s['predictor_tau_100_declared_cell']}")
     print(json.dumps(s["checks"], indent=1))
+    print("twin-free ceiling:", s["twin_free_ceiling"])
+    print("NSGA-II - pymoo, paired:", s["nsga2_minus_pymoo_paired"])
     print(f"wrote {args.out / f'{name}.json'} and {png} in {seconds} s")
 
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from evo_nas.cell import CellGraph, cell_features
+from evo_nas.cell import CellGraph, cell_features, dead_edges
 from evo_nas.errors import GenomeError
 from evo_nas.predictors import (
     LogTargetRegressor,
@@ -101,6 +101,35 @@ def test_codes_or_names_give_the_same_features():
 def test_without_a_zero_op_every_path_is_alive():
     F = cell_features(csv_space(zero=None), all_cells()[:50])
     assert F[:, :4].all() and (F[:, 5] == 4).all()
+
+
+def test_dead_edges_are_the_ops_that_never_reach_the_output():
+    space = csv_space()
+    #               op0 op1 op2 op3 op4 op5   (0-1, 0-2, 1-2, 0-3, 1-3, 2-3)
+    X = np.array([[0, 0, 0, 0, 0, 0],   # nothing alive: every edge dead
+                  [3, 2, 1, 4, 0, 0],   # only the direct edge reaches node 3
+                  [3, 0, 0, 0, 2, 0],   # path 0-1-3 alive
+                  [1, 0, 2, 0, 0, 3]])  # path 0-1-2-3 alive
+    assert dead_edges(space, X).tolist() == [
+        [True] * 6,
+        [True, True, True, False, True, True],
+        [False, True, True, True, False, True],
+        [False, True, False, True, True, False]]
+    assert not dead_edges(csv_space(zero=None), X).any()  # no zero op: nothing is cut
+    with pytest.raises(GenomeError, match="declares no cell graph"):
+        dead_edges(SearchSpace([Choice(g, CODES) for g in EDGES]), X)
+
+
+def test_genomes_differing_only_on_dead_edges_have_the_same_features():
+    """Dead-edge twins (the same live edges carrying the same ops) are one network: every one of
+    the 15,625 cells has the features of its class's first member, and 9,445 classes remain."""
+    space, X = csv_space(), all_cells()
+    _, first, inverse = np.unique(np.where(dead_edges(space, X), -1, X), axis=0,
+                                  return_index=True, return_inverse=True)
+    assert len(first) == 9445
+    F = cell_features(space, X)
+    assert np.array_equal(F, F[first[inverse]])
+    assert len(np.unique(F, axis=0)) == 9445  # and the features tell the classes apart
 
 
 def test_a_space_with_a_cell_survives_pickling():
