@@ -124,8 +124,19 @@ def _values(space: SearchSpace, genes: list[int]) -> tuple[np.ndarray, list[Any]
     return table, values, values.index(zero) if zero is not None and zero in values else -1
 
 
-def _alive(ops: np.ndarray, paths: list[list[int]], zero: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per genome, which paths survive the zero op (n, P) and which edges lie on one (n, E)."""
+def _edges(space: SearchSpace, X: np.ndarray
+           ) -> tuple[list[int], np.ndarray, list[list[int]], int, np.ndarray, np.ndarray]:
+    """What both entry points read off a cell genome batch: the edge genes, each edge's op as a
+    value id (n, E), the input -> output paths as edge columns, the number of distinct values,
+    which paths survive the zero op (n, P) and which edges lie on one (n, E)."""
+    cell = space.cell
+    if cell is None:
+        raise GenomeError(f"search space {space.name!r} declares no cell graph (cell=CellGraph)")
+    genes = [space.names.index(g) for g in cell.edges]
+    table, values, zero = _values(space, genes)
+    ops = table[np.asarray(genes)[None, :], X[:, genes]]
+    col = {g: j for j, g in enumerate(cell.edges)}
+    paths = [[col[g] for g in p] for p in cell.paths()]
     if zero >= 0:
         alive = np.column_stack([np.all(ops[:, p] != zero, axis=1) for p in paths])
     else:
@@ -133,7 +144,7 @@ def _alive(ops: np.ndarray, paths: list[list[int]], zero: int) -> tuple[np.ndarr
     live = np.zeros_like(ops, dtype=bool)
     for j, p in enumerate(paths):
         live[:, p] |= alive[:, [j]]
-    return alive, live
+    return genes, ops, paths, len(values), alive, live
 
 
 def dead_edges(space: SearchSpace, X: np.ndarray) -> np.ndarray:
@@ -141,15 +152,8 @@ def dead_edges(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     output path through the edge survives the zero op). Genomes that differ only there compute
     the same function: a table that lists them separately (NAS-Bench-201 trained all 15,625
     cells) differs between them only by training noise."""
-    cell = space.cell
-    if cell is None:
-        raise GenomeError(f"search space {space.name!r} declares no cell graph (cell=CellGraph)")
     X = np.atleast_2d(np.asarray(X, dtype=np.int64))
-    genes = np.array([space.names.index(g) for g in cell.edges])
-    table, _, zero = _values(space, list(genes))
-    col = {g: j for j, g in enumerate(cell.edges)}
-    _, live = _alive(table[genes[None, :], X[:, genes]],
-                     [[col[g] for g in p] for p in cell.paths()], zero)
+    genes, *_, live = _edges(space, X)
     out = np.zeros(X.shape, dtype=bool)
     out[:, genes] = ~live
     return out
@@ -166,17 +170,9 @@ def cell_features(space: SearchSpace, X: np.ndarray) -> np.ndarray:
     paths carry it exactly ``j`` times (j = 0 .. longest path). Per-path blocks are dropped
     beyond :data:`MAX_PATHS` paths.
     """
-    cell = space.cell
-    if cell is None:
-        raise GenomeError(f"search space {space.name!r} declares no cell graph (cell=CellGraph)")
     X = np.atleast_2d(np.asarray(X, dtype=np.int64))
-    genes = [space.names.index(g) for g in cell.edges]
-    table, values, zero = _values(space, genes)
-    V, n = len(values), len(X)
-    ops = table[np.asarray(genes)[None, :], X[:, genes]]  # (n, E) value ids
-    col = {g: j for j, g in enumerate(cell.edges)}
-    paths = [[col[g] for g in p] for p in cell.paths()]
-    alive, live = _alive(ops, paths, zero)
+    _, ops, paths, V, alive, live = _edges(space, X)  # ops: (n, E) value ids
+    n = len(X)
     eff_onehot = np.eye(V)[ops] * live[:, :, None]  # (n, E, V): all zeros on dead edges
     per_path = np.stack([np.stack([(ops[:, p] == v).sum(1) for v in range(V)], 1)
                          for p in paths], 1)  # (n, P, V)
