@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from evo_nas.predictors.encoding import CostFn, FeatureFn, GenomeEncoder
 from evo_nas.predictors.metrics import kendall_tau
-from evo_nas.predictors.structure import cell_hypotheses, infer_cell
+from evo_nas.predictors.structure import edge_group, infer_cell
 from evo_nas.predictors.validation import PredictorError, check_predictor, check_targets
 from evo_nas.space import SearchSpace
 
@@ -173,7 +173,7 @@ def make_predictor(
         return as_predictor(cell_default(space, costs=costs, random_state=random_state), space,
                             encoding="genome")
     elif name == "default" and isinstance(space, SearchSpace) and encoding == "auto" \
-            and infer_cell and cell_hypotheses(space):
+            and infer_cell and edge_group(space):
         return as_predictor(CellInferenceRegressor(space, costs=costs, random_state=random_state),
                             space, encoding="genome")
     return as_predictor(make_regressor(name, random_state), space, encoding=encoding,

@@ -26,8 +26,8 @@ from evo_nas.predictors.encoding import GenomeEncoder
 from evo_nas.predictors.validation import check_targets
 from evo_nas.space import SearchSpace
 
-__all__ = ["MAX_CELL_EDGES", "MIN_ROWS", "cell_hypotheses", "hypothesis_scores", "infer_cell",
-           "scan_rows"]
+__all__ = ["MAX_CELL_EDGES", "MIN_ROWS", "cell_hypotheses", "edge_group", "hypothesis_scores",
+           "infer_cell", "scan_rows"]
 
 MAX_CELL_EDGES = 6
 """Largest group of edge genes tried: a complete DAG on 4 nodes (6!/2 edge orders per zero op).
@@ -44,7 +44,7 @@ def _complete_dag(k: int) -> list[tuple[int, int]]:
     return [(a, b) for b in range(1, k) for a in range(b)]
 
 
-def _edge_group(space: SearchSpace) -> list[str]:
+def edge_group(space: SearchSpace) -> list[str]:
     """The largest group of unconditional genes sharing one option list whose size is the edge
     count of a complete DAG on 3 or more nodes (3, 6, ...), at most :data:`MAX_CELL_EDGES`."""
     groups: dict[tuple[Any, ...], list[str]] = {}
@@ -62,7 +62,7 @@ def cell_hypotheses(space: SearchSpace) -> list[CellGraph]:
     Each order of the edge genes over the complete DAG's edges, one of each mirror pair (the
     reversed DAG has the same paths, hence the same features), times each zero op (an option
     of the genes, or none)."""
-    genes = _edge_group(space)
+    genes = edge_group(space)
     if not genes:
         return []
     k = next(k for k in range(3, 10) if k * (k - 1) // 2 == len(genes))
@@ -123,13 +123,12 @@ def infer_cell(space: SearchSpace, X: Any, y: Any) -> tuple[CellGraph | None, fl
     that could be one, or when ``X`` has fewer than :data:`MIN_ROWS` rows."""
     X = space.canonical(np.asarray(X))
     y = check_targets(y, len(X), owner="infer_cell")
-    hypotheses = cell_hypotheses(space) if space.cell is None and len(X) >= MIN_ROWS else []
-    if not hypotheses:
+    if space.cell is not None or len(X) < MIN_ROWS or not edge_group(space):
         return None, float("nan")
     prefixes = _prefixes(len(X))
     total = sum(hypothesis_scores(space, X[:p], y[:p]) for p in prefixes)
     best = int(np.argmax(total))  # the first maximum: the plain space wins ties
-    graph = None if best == 0 else hypotheses[best - 1]
+    graph = None if best == 0 else cell_hypotheses(space)[best - 1]
     return graph, float(total[best] / len(prefixes))
 
 
