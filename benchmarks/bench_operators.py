@@ -36,7 +36,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from pymoo.algorithms.moo.nsga2 import NSGA2  # noqa: E402
+from pymoo.algorithms.moo.nsga2 import NSGA2, binary_tournament  # noqa: E402
 from pymoo.core.evaluator import Evaluator  # noqa: E402
 from pymoo.core.problem import Problem  # noqa: E402
 from pymoo.operators.crossover.sbx import SBX  # noqa: E402
@@ -44,6 +44,7 @@ from pymoo.operators.crossover.ux import UniformCrossover  # noqa: E402
 from pymoo.operators.mutation.pm import PM, mut_pm  # noqa: E402
 from pymoo.operators.repair.rounding import RoundingRepair  # noqa: E402
 from pymoo.operators.sampling.rnd import IntegerRandomSampling  # noqa: E402
+from pymoo.operators.selection.tournament import TournamentSelection  # noqa: E402
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # noqa: E402
 
 from evo_nas.algorithms import make_nsga2, make_regularized, make_tournament  # noqa: E402
@@ -339,6 +340,14 @@ def swap_categorical(algo: NSGA2) -> NSGA2:
     return algo
 
 
+def generational(algo: NSGA2) -> NSGA2:
+    """The default NSGA-II made generational again: ``pop_size`` children per generation from
+    pymoo's binary tournaments (domination, then crowding), the default before steady-state."""
+    algo.n_offsprings = algo.pop_size
+    algo.mating.selection = TournamentSelection(func_comp=binary_tournament)
+    return algo
+
+
 def make(name: str, space: SearchSpace) -> Any:
     """The algorithms as a user gets them with ``search(..., pop_size=20)``, and ablations."""
     builders: dict[str, Callable[[], Any]] = {
@@ -352,6 +361,7 @@ def make(name: str, space: SearchSpace) -> Any:
         "nsga2_rate1": lambda: make_nsga2(space, pop_size=20, mutation_genes=1.0),
         "nsga2_categorical": lambda: make_nsga2(categorical(space), pop_size=20),
         "nsga2_swap": lambda: swap_categorical(make_nsga2(space, pop_size=20)),
+        "nsga2_generational": lambda: generational(make_nsga2(space, pop_size=20)),
         "nsga2_prev": lambda: nsga2_ops(space, ordered="blend", range_rate=False),
         "nsga2_blend": lambda: nsga2_ops(space, ordered="blend"),
         "nsga2_flat": lambda: nsga2_ops(space, range_rate=False),
@@ -374,7 +384,7 @@ def make(name: str, space: SearchSpace) -> Any:
 
 
 ABLATIONS = ("nsga2_old", "nsga2_prev", "nsga2_blend", "nsga2_flat", "nsga2_pm", "nsga2_rate1",
-             "nsga2_categorical", "nsga2_swap", "pymoo_nsga2_canonical",
+             "nsga2_categorical", "nsga2_swap", "nsga2_generational", "pymoo_nsga2_canonical",
              "regularized_random_weights", "tournament_random_weights",
              "regularized_single_objective")
 
@@ -456,8 +466,11 @@ def main(argv: list[str] | None = None) -> None:
                      "0.9 (pymoo SBX eta 3, prob_var 0.5 on the option index of every gene: "
                      "ordered ones and categorical ones, listed cheapest first) + "
                      "NeighbourMutation 0.3 genes/child, range-scaled on ordered "
-                     "genes; first population anchored by 50x cheap lookups",
+                     "genes; first population anchored by 50x cheap lookups; 5 children "
+                     "per generation from tournaments of 3 by rank, then crowding",
                      "nsga2_swap": "uniform swaps on categorical genes instead of SBX",
+                     "nsga2_generational": "20 children per generation from pymoo's binary "
+                     "tournaments (the default before steady-state)",
                      "nsga2_prev": "the default before: contracting 'blend' crossover "
                      "on ordered genes, flat 0.3 genes/child", "nsga2_blend": "blend crossover, "
                      "range-scaled rate", "nsga2_flat": "SBX, flat rate", "nsga2_pm": "SBX, "

@@ -166,7 +166,7 @@ _OVERRIDES = {
 DEMO_DEFAULTS: dict[str, Any] = {
     "name": "demo",
     "train": {"epochs": 20},
-    "search": {"pop_size": 24, "generations": 12, "objectives": ["error", "flops"],
+    "search": {"pop_size": 24, "budget": 270, "objectives": ["error", "flops"],
                "budgets": {"flops": 1.0}},
 }
 

@@ -4,7 +4,7 @@ bundled digits with FairNAS strict fairness, then a FLOPs-budgeted NSGA-II searc
 The part to adapt is between the markers: your candidate ops (a name and a zero-argument factory
 each), the fixed stem, and the supernet built from them. Costs are counted per candidate once.
 
-    python examples/choice_supernet.py [--quick] [--epochs 20] [--generations 10] [--budget 0.4]
+    python examples/choice_supernet.py [--quick] [--epochs 20] [--evals 200] [--budget 0.4]
 """
 
 import argparse
@@ -20,15 +20,15 @@ from evo_nas.search import search
 from evo_nas.train import TrainConfig, train_supernet
 from problems import NASProblem
 
-FULL = {"epochs": 20, "generations": 10, "pop_size": 20}
-QUICK = {"epochs": 2, "generations": 2, "pop_size": 8}
+FULL = {"epochs": 20, "evals": 200, "pop_size": 20}
+QUICK = {"epochs": 2, "evals": 16, "pop_size": 8}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run in a few seconds")
     ap.add_argument("--epochs", type=int)
-    ap.add_argument("--generations", type=int)
+    ap.add_argument("--evals", type=int, help="distinct real evaluations")
     ap.add_argument("--pop-size", type=int)
     ap.add_argument("--budget", type=float, default=0.4, help="MFLOPs (multiply-accumulates)")
     ap.add_argument("--out", default="runs/choice_example")
@@ -65,7 +65,7 @@ def main() -> None:
     # error: accuracy after BN re-calibration per subnet; flops: exact, from per-candidate counts
     problem = NASProblem(net.space, budgets={"flops": args.budget}, objectives={
         "error": SupernetAccuracy(net, data, calib_images=500), "flops": CostModel(net.space)})
-    result = search(problem, pop_size=args.pop_size, generations=args.generations, seed=0,
+    result = search(problem, pop_size=args.pop_size, budget=args.evals, seed=0,
                     progress=not args.quick)
     print(result.table())
     result.save(args.out)

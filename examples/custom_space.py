@@ -4,7 +4,7 @@ The "network" is a stack of up to 4 layers; each layer has a width and a kernel 
 matter when the depth reaches it. Error and cost here are cheap formulas standing in for your own
 evaluator (any callable taking a list of config dicts).
 
-    python examples/custom_space.py [--generations 15]
+    python examples/custom_space.py [--evals 300]
 """
 
 import argparse
@@ -45,11 +45,11 @@ def error(configs):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--generations", type=int, default=15)
+    ap.add_argument("--evals", type=int, default=300, help="distinct real evaluations")
     args = ap.parse_args()
     problem = NASProblem(space, objectives={"error": error, "mmacs": cost},
                          budgets={"mmacs": 20.0})
-    result = search(problem, pop_size=20, generations=args.generations, seed=0)
+    result = search(problem, pop_size=20, budget=args.evals, seed=0)
     print(f"{space.cardinality()} architectures in the space")
     print(result.table())
     best = result.pareto[0]["config"]

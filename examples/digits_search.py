@@ -1,6 +1,6 @@
 """Train the tiny supernet on the bundled digits, then a FLOPs-budgeted NSGA-II search from Python.
 
-    python examples/digits_search.py [--epochs 20] [--generations 10] [--budget 1.0]
+    python examples/digits_search.py [--epochs 20] [--evals 200] [--budget 1.0]
 """
 
 import argparse
@@ -19,7 +19,7 @@ from problems import NASProblem
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--generations", type=int, default=10)
+    ap.add_argument("--evals", type=int, default=200, help="distinct real evaluations")
     ap.add_argument("--pop-size", type=int, default=20)
     ap.add_argument("--budget", type=float, default=1.0, help="MFLOPs")
     ap.add_argument("--out", default="runs/digits_example")
@@ -35,7 +35,7 @@ def main() -> None:
     costs = CostModel(space)  # exact analytic MFLOPs / Mparams
     problem = NASProblem(space, objectives={"error": accuracy, "flops": costs},
                          budgets={"flops": args.budget})
-    result = search(problem, pop_size=args.pop_size, generations=args.generations, seed=0,
+    result = search(problem, pop_size=args.pop_size, budget=args.evals, seed=0,
                     progress=True)
     print(result.table())
     result.save(args.out)

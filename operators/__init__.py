@@ -14,6 +14,7 @@ from operators.duplicates import CanonicalDuplicateElimination
 from operators.mutation import ChoiceMutation, NeighbourMutation, draw_activated, draw_genes
 from operators.repair import CanonicalRepair
 from operators.sampling import ChoiceSampling
+from operators.selection import RankTournament
 
 __all__ = [
     "BudgetRepair",
@@ -24,6 +25,7 @@ __all__ = [
     "ChoiceSampling",
     "MixedCrossover",
     "NeighbourMutation",
+    "RankTournament",
     "UniformCrossover",
     "budget_cost",
     "cheap_budgets",

@@ -118,6 +118,10 @@ def test_budget_operators_without_a_cheap_budget_are_named(algorithm):
     ("nsga2", {"crossover_prob": 2}, r"search.options.crossover_prob = 2: must be a number"),
     ("nsga2", {"crossover_categorical": "uniform"},
      r"search.options.crossover_categorical = 'uniform': choose one of \('swap', 'sbx'\)"),
+    ("nsga2", {"n_offsprings": 9}, r"n_offsprings = 9: must be an int in 1..pop_size \(8\)"),
+    ("nsga2", {"n_offsprings": 0}, r"n_offsprings = 0: must be an int in 1..pop_size"),
+    ("nsga2", {"tournament_size": 1}, r"tournament_size = 1: must be an int in 2..pop_size"),
+    ("nsga2", {"tournament_siz": 3}, r"did you mean 'tournament_size'\?"),
 ])
 def test_bad_option_values_from_search_are_named(algorithm, options, match):
     with pytest.raises(ConfigError, match=match):

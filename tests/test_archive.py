@@ -47,7 +47,8 @@ class Stop(BaseException):
 
 @pytest.mark.parametrize("stop_at", [4, 15, 37, 52, 66])
 def test_interrupted_run_resumes_to_the_same_front(tmp_path, stop_at):
-    full = search(make_problem(), pop_size=10, generations=8, seed=3)
+    # 10 + 35 generations of 2 children (pop_size // 4) = 80 evaluations, killed at stop_at
+    full = search(make_problem(), pop_size=10, generations=36, seed=3)
     count = {"n": 0}
 
     def dying(configs):
@@ -58,10 +59,10 @@ def test_interrupted_run_resumes_to_the_same_front(tmp_path, stop_at):
 
     with Archive(tmp_path / "a.db") as archive:
         with pytest.raises(Stop):
-            search(make_problem(dying).attach(archive, "r"), pop_size=10, generations=8, seed=3)
+            search(make_problem(dying).attach(archive, "r"), pop_size=10, generations=36, seed=3)
         assert archive.count("r") == stop_at - 1
         resumed_problem = make_problem().attach(archive, "r")
-        resumed = search(resumed_problem, pop_size=10, generations=8, seed=3)
+        resumed = search(resumed_problem, pop_size=10, generations=36, seed=3)
         assert (resumed.info["resumed_from_generation"] is not None) == (stop_at > 10)
         assert archive.count("r") == full.n_evals == resumed.n_evals
     assert front_keys(resumed) == front_keys(full)

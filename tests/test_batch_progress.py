@@ -52,7 +52,7 @@ def test_batch_prints_one_line_per_job_as_it_finishes(tiny_checkpoint, tmp_path)
         f"name: pb\nruns_dir: {tmp_path / 'runs'}\nseeds: [0]\ncheckpoint: {tiny_checkpoint}\n"
         "base: {search: {pop_size: 4, generations: 1}, eval: {calib_images: 50}}\n"
         "experiments:\n"
-        "  - {name: long, search: {pop_size: 6, generations: 6}}\n"
+        "  - {name: long, search: {pop_size: 6, generations: 6, options: {n_offsprings: 6}}}\n"
         "  - {name: impossible, search: {budgets: {flops: 0.01}}}\n"
         "  - {name: short}\n")
     batch_dir = tmp_path / "runs" / "pb"

@@ -15,12 +15,12 @@ def _run(script, *args, cwd):
 
 
 def test_custom_space_example(tmp_path):
-    out = _run("custom_space.py", "--generations", "5", cwd=tmp_path)
+    out = _run("custom_space.py", "--evals", "100", cwd=tmp_path)
     assert "Pareto front:" in out and "most accurate within budget" in out
 
 
 def test_digits_search_example(tmp_path):
-    out = _run("digits_search.py", "--epochs", "2", "--generations", "2", "--pop-size", "8",
+    out = _run("digits_search.py", "--epochs", "2", "--evals", "16", "--pop-size", "8",
                "--budget", "1.5", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert "most accurate:" in out
     assert (tmp_path / "run" / "pareto.json").exists()

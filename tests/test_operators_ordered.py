@@ -167,8 +167,8 @@ def test_nsga2_defaults_reach_the_wide_ordered_corner_better_than_before():
             w = np.round(X).astype(float) + 1.0
             out["F"] = np.column_stack([1.0 / np.log1p(w).sum(axis=1), w.sum(axis=1)])
 
-    def spread(algo, seed):
-        res = minimize(Widths(), algo, ("n_gen", 12), seed=seed)
+    def spread(algo, seed):  # equal evaluations: the default makes pop_size // 4 per generation
+        res = minimize(Widths(), algo, ("n_eval", 240), seed=seed)
         return np.ptp(res.F[:, 1])
 
     new = [spread(make_nsga2(space), s) for s in range(6)]

@@ -179,7 +179,9 @@ def test_driver_sigkill_then_resume_loses_and_duplicates_nothing(setup, tmp_path
     ckpt = setup[0]
     conf = tmp_path / "run.yaml"
     conf.write_text(yaml.safe_dump({"preset": "tiny", "seed": SEED, "eval": EVAL,
-                                    "search": {"pop_size": POP, "generations": 2}}))
+                                    "search": {"pop_size": POP, "generations": 2,
+                                               # generational: a whole population in flight
+                                               "options": {"n_offsprings": POP}}}))
     common = ["search", "--config", str(conf), "--checkpoint", str(ckpt), "--quiet",
               "--runs-dir", str(tmp_path), "--threads", "1"]
     assert main([*common, "--name", "full"]) == 0  # serial, uninterrupted

@@ -15,6 +15,7 @@ from evo_nas.algorithms.options import (
     check_int,
     check_operator,
     check_unit,
+    is_int,
     is_number,
     make_repair,
     make_sampling,
@@ -24,6 +25,7 @@ from operators import (
     CanonicalDuplicateElimination,
     MixedCrossover,
     NeighbourMutation,
+    RankTournament,
 )
 from operators.crossover import CATEGORICAL_CROSSOVERS
 
@@ -34,6 +36,18 @@ def check_nsga2_options(options: Mapping[str, Any], ctx: OptionContext) -> None:
     """Check the given NSGA-II options (see :func:`make_nsga2`); absent ones keep defaults."""
     if "pop_size" in options:
         check_int(ctx, "pop_size", options["pop_size"], 2)
+    pop_size = options.get("pop_size", ctx.pop_size)
+    top = pop_size if is_int(pop_size) else None
+    if options.get("n_offsprings") is not None:
+        v = options["n_offsprings"]
+        if not is_int(v) or v < 1 or (top is not None and v > top):
+            ctx.fail("n_offsprings", v, f"must be an int in 1..pop_size ({top}): the children of "
+                                        f"one generation")
+    if "tournament_size" in options:
+        v = options["tournament_size"]
+        if not is_int(v) or v < 2 or (top is not None and v > top):
+            ctx.fail("tournament_size", v, f"must be an int in 2..pop_size ({top}): members per "
+                                           f"parent tournament")
     if "crossover_prob" in options:
         check_unit(ctx, "crossover_prob", options["crossover_prob"])
     if options.get("mutation_prob_var") is not None:
@@ -58,15 +72,16 @@ def check_nsga2_options(options: Mapping[str, Any], ctx: OptionContext) -> None:
 
 
 NSGA2_OPTIONS = OptionSchema(("crossover_categorical", "crossover_prob", "mutation_decay",
-                              "mutation_genes", "mutation_prob_var", "repair", "sampling"),
+                              "mutation_genes", "mutation_prob_var", "n_offsprings", "repair",
+                              "sampling", "tournament_size"),
                              check_nsga2_options)
 
 
 def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
                mutation_prob_var: float | None = None, mutation_genes: float = 0.3,
                mutation_decay: float = 0.5, repair: str | Repair = "canonical",
-               sampling: str | Sampling = "choice", crossover_categorical: str = "sbx"
-               ) -> NSGA2:
+               sampling: str | Sampling = "choice", crossover_categorical: str = "sbx",
+               n_offsprings: int | None = None, tournament_size: int = 3) -> NSGA2:
     """NSGA-II with choice sampling, :class:`~operators.MixedCrossover` (pymoo's SBX on the
     option indices of ordered genes, and on the cost-ordered indices of categorical ones),
     :class:`~operators.NeighbourMutation`, canonical repair and duplicate elimination on canonical
@@ -77,6 +92,18 @@ def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
     problem's budgets on cheap metrics (:class:`~operators.BudgetRepair`), ``sampling =
     "budget"`` draws the initial population inside them (:class:`~operators.BudgetSampling`); see
     :mod:`evo_nas.algorithms.options`.
+
+    Each generation makes ``n_offsprings`` children (default ``pop_size // 4``, at least 1: the
+    same ratio as regularized and tournament evolution) from parents picked by tournaments of
+    ``tournament_size`` members (default 3, :class:`~operators.selection.RankTournament`); the
+    survivors are NSGA-II's (rank, then crowding). ``generations`` therefore count these smaller
+    steps; ``n_offsprings = pop_size, tournament_size = 2`` is the generational textbook form.
+    Measured against that form at 300 real evaluations (100 paired seeds): on the seven
+    ``bench_operators`` tables +0.0004..+0.0016 HV ratio, every table ahead; on the NB201 space
+    as a user defines it from the CSV (``bench_search``) +0.0006..+0.0019 on all five; at 1,000
+    evaluations (50 seeds) level (-0.0003..+0.0005). Tournament evolution, steady-state with
+    strong tournaments, had been ahead of NSGA-II there (+0.0012..+0.0032 on four of five);
+    fewer children alone, larger tournaments alone, or no crossover each moved nothing.
 
     Mutation is gentle by default: ``mutation_genes`` = 0.3 genes per child on average
     (``mutation_prob_var`` sets a per-gene probability instead), with no forced change, since
@@ -109,10 +136,13 @@ def make_nsga2(problem: Any, pop_size: int = 20, crossover_prob: float = 0.9,
     check_nsga2_options({"pop_size": pop_size, "crossover_prob": crossover_prob,
                          "mutation_prob_var": mutation_prob_var, "mutation_genes": mutation_genes,
                          "mutation_decay": mutation_decay, "repair": repair,
-                         "sampling": sampling, "crossover_categorical": crossover_categorical},
+                         "sampling": sampling, "crossover_categorical": crossover_categorical,
+                         "n_offsprings": n_offsprings, "tournament_size": tournament_size},
                         ctx)
     return NSGA2(
         pop_size=pop_size,
+        n_offsprings=max(1, pop_size // 4) if n_offsprings is None else n_offsprings,
+        selection=RankTournament(tournament_size),
         sampling=make_sampling(sampling, space, problem, ctx, anchors=50),  # cost-axis anchors
         crossover=MixedCrossover(space, prob=crossover_prob, categorical=crossover_categorical),
         mutation=NeighbourMutation(space, prob_var=mutation_prob_var, n_genes=mutation_genes,
