@@ -72,3 +72,13 @@ def test_default_generation_makes_a_quarter_population_of_children():
            options={"n_offsprings": 12, "tournament_size": 2})
     assert g.n_real == 12 + 3 * 12
     assert [h["genome"] for h in g.history[:12]] == [h["genome"] for h in p.history[:12]]
+
+
+def test_tiny_population_gets_tournaments_it_can_hold():
+    """The default tournament of 3 shrinks to the population (2); an explicit size may not."""
+    assert make_nsga2(TOY8, pop_size=2).mating.selection.pressure == 2
+    p = toy_problem()
+    search(p, "nsga2", pop_size=2, generations=5, seed=0)
+    assert p.n_real == 2 + 4 * 1
+    with pytest.raises(ConfigError, match=r"tournament_size = 3: must be an int in 2..pop_size"):
+        make_nsga2(TOY8, pop_size=2, tournament_size=3)
