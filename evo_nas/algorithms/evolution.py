@@ -37,6 +37,7 @@ from pymoo.util.optimum import filter_optimum
 from evo_nas.algorithms.options import (
     OptionContext,
     OptionSchema,
+    check_in_pop,
     check_int,
     check_objective,
     check_operator,
@@ -104,13 +105,9 @@ def check_evolution_options(options: Mapping[str, Any], ctx: OptionContext) -> N
     pop_size = options.get("pop_size", ctx.pop_size)
     if pop_size is not None and (not is_int(pop_size) or pop_size < 2):
         ctx.fail("pop_size", pop_size, "must be an int >= 2")
-    top = pop_size if is_int(pop_size) else None
-    span = f"1..pop_size ({top})" if top is not None else "1..pop_size"
     for name, why in (("sample_size", ": a tournament draws that many distinct members"),
                       ("n_offsprings", ": the children of one generation")):
-        v = options.get(name)
-        if v is not None and (not is_int(v) or v < 1 or (top is not None and v > top)):
-            ctx.fail(name, v, f"must be an int in {span}{why}")
+        check_in_pop(ctx, name, options.get(name), 1, pop_size, why)
     if isinstance(options.get("weights"), str) and options["weights"] != "random":
         ctx.fail("weights", options["weights"], "a sequence of floats or 'random'")
     check_objective(ctx, options.get("objective"), options.get("weights"))

@@ -12,10 +12,10 @@ from pymoo.core.sampling import Sampling
 from evo_nas.algorithms.options import (
     OptionContext,
     OptionSchema,
+    check_in_pop,
     check_int,
     check_operator,
     check_unit,
-    is_int,
     is_number,
     make_repair,
     make_sampling,
@@ -37,17 +37,10 @@ def check_nsga2_options(options: Mapping[str, Any], ctx: OptionContext) -> None:
     if "pop_size" in options:
         check_int(ctx, "pop_size", options["pop_size"], 2)
     pop_size = options.get("pop_size", ctx.pop_size)
-    top = pop_size if is_int(pop_size) else None
-    if options.get("n_offsprings") is not None:
-        v = options["n_offsprings"]
-        if not is_int(v) or v < 1 or (top is not None and v > top):
-            ctx.fail("n_offsprings", v, f"must be an int in 1..pop_size ({top}): the children of "
-                                        f"one generation")
-    if options.get("tournament_size") is not None:
-        v = options["tournament_size"]
-        if not is_int(v) or v < 2 or (top is not None and v > top):
-            ctx.fail("tournament_size", v, f"must be an int in 2..pop_size ({top}): members per "
-                                           f"parent tournament")
+    check_in_pop(ctx, "n_offsprings", options.get("n_offsprings"), 1, pop_size,
+                 ": the children of one generation")
+    check_in_pop(ctx, "tournament_size", options.get("tournament_size"), 2, pop_size,
+                 ": members per parent tournament")
     if "crossover_prob" in options:
         check_unit(ctx, "crossover_prob", options["crossover_prob"])
     if options.get("mutation_prob_var") is not None:

@@ -109,6 +109,15 @@ def check_int(ctx: OptionContext, name: str, v: Any, low: int, what: str = "") -
         ctx.fail(name, v, f"must be an int >= {low}{what}")
 
 
+def check_in_pop(ctx: OptionContext, name: str, v: Any, low: int, pop_size: Any,
+                 why: str) -> None:
+    """``v`` (unless None) is an int from ``low`` to the population size, where that is known."""
+    top = pop_size if is_int(pop_size) else None
+    if v is not None and (not is_int(v) or v < low or (top is not None and v > top)):
+        span = f"{low}..pop_size" + (f" ({top})" if top is not None else "")
+        ctx.fail(name, v, f"must be an int in {span}{why}")
+
+
 def check_operator(ctx: OptionContext, name: str, value: Any) -> None:
     """``repair`` / ``sampling``: one of the names, or (Python) an operator object; ``"budget"``
     needs a budget on a cheap metric wherever the problem's budgets are known."""
