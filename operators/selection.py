@@ -13,17 +13,25 @@ def rank_and_crowding(pop, P: np.ndarray, random_state=None, **kwargs) -> np.nda
     violation), then lowest non-dominated rank, then largest crowding distance, then a random
     draw. pymoo's own comparator (``binary_tournament``) takes only two competitors."""
     rng = random_state if random_state is not None else np.random.default_rng()
-    n = len(pop)
-    cv = pop.get("CV")
+    tie = rng.random(P.shape)
+    # only the members that compete are read (pymoo reads attributes member by member)
+    members, P_local = np.unique(P, return_inverse=True)
+    P_local = P_local.reshape(P.shape)
+    sub = pop[members]
+    n = len(sub)
+    cv, rank, crowd = sub.get("CV", "rank", "crowding")
     cv = (np.zeros(n) if cv is None
           else np.maximum(np.asarray(cv, dtype=float).reshape(n, -1)[:, 0], 0.0))
-    rank = np.asarray(pop.get("rank"), dtype=float)
-    crowd = np.nan_to_num(np.asarray(pop.get("crowding"), dtype=float), nan=0.0, posinf=1e300)
-    tie = rng.random(P.shape)
-    out = np.empty(len(P), dtype=np.int64)
-    for i, row in enumerate(P):
-        out[i] = row[np.lexsort((tie[i], -crowd[row], rank[row], cv[row]))[0]]
-    return out
+    rank = np.asarray(rank, dtype=float)
+    crowd = np.nan_to_num(np.asarray(crowd, dtype=float), nan=0.0, posinf=1e300)
+    # one order for the competitors; members equal on all three keys share a place, and the
+    # draw (in [0, 1)) breaks ties between them only
+    order = np.lexsort((-crowd, rank, cv))
+    keys = np.stack([cv[order], rank[order], crowd[order]], axis=1)
+    new = np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)]
+    place = np.empty(n)
+    place[order] = np.cumsum(new) - 1
+    return P[np.arange(len(P)), np.argmin(place[P_local] + tie, axis=1)]
 
 
 class RankTournament(TournamentSelection):

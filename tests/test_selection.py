@@ -53,6 +53,23 @@ def test_larger_tournaments_pick_better_ranked_parents():
     assert mean[2] > mean[3] > mean[5]
 
 
+def test_every_winner_is_among_the_best_of_its_row():
+    """Random populations with many ties and infinite crowding: each row's winner is one of
+    the row's members that no other member of the row beats on (violation, rank, crowding)."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(2, 25))
+        cv = rng.choice([0.0, 0.0, 0.5, 1.0], n)
+        rank = rng.integers(0, 3, n)
+        crowd = rng.choice([0.2, 0.7, np.inf], n)
+        pop = population(rank=rank, crowding=crowd, cv=cv)
+        P = rng.integers(0, n, (int(rng.integers(1, 15)), int(rng.integers(2, 5))))
+        won = rank_and_crowding(pop, P, random_state=rng)
+        for row, w in zip(P, won, strict=True):
+            best = min((cv[i], rank[i], -crowd[i]) for i in row)
+            assert w in row and (cv[w], rank[w], -crowd[w]) == best
+
+
 @pytest.mark.parametrize("size", [1, 0, 2.5, True, "3"])
 def test_bad_tournament_size_is_named(size):
     with pytest.raises(ConfigError, match=r"tournament size = .*: must be an int >= 2"):
