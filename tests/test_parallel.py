@@ -179,8 +179,11 @@ def test_driver_sigkill_then_resume_loses_and_duplicates_nothing(setup, tmp_path
     ckpt = setup[0]
     conf = tmp_path / "run.yaml"
     conf.write_text(yaml.safe_dump({"preset": "tiny", "seed": SEED, "eval": EVAL,
-                                    "search": {"pop_size": POP, "generations": 2,
-                                               # generational: a whole population in flight
+                                    "search": {"pop_size": POP, "generations": 3,
+                                               # generational: a whole population in flight;
+                                               # three generations, so the kill lands before the
+                                               # end even when a whole generation's rows are
+                                               # written between two polls (a loaded machine)
                                                "options": {"n_offsprings": POP}}}))
     common = ["search", "--config", str(conf), "--checkpoint", str(ckpt), "--quiet",
               "--runs-dir", str(tmp_path), "--threads", "1"]
