@@ -300,7 +300,8 @@ def old_nsga2(space: SearchSpace) -> NSGA2:
 
 def nsga2_ops(space: SearchSpace, ordered: str = "sbx", range_rate: bool = True,
               mutation_genes: float = 0.3, step: str = "neighbour") -> NSGA2:
-    """``make_nsga2(space, pop_size=20)`` with one operator choice changed (ablations):
+    """``make_nsga2(space, pop_size=20, crossover_prob=0.9)`` of an earlier session, built
+    by hand, with one operator choice changed (ablations):
     ``ordered`` crossover of ordered genes (``"sbx"`` or the older ``"blend"``), the
     range-scaled mutation rate on or off, and ``step="pm"``: pymoo's PM(eta=3) on the option
     index of ordered genes instead of neighbour steps."""
@@ -341,8 +342,9 @@ def swap_categorical(algo: NSGA2) -> NSGA2:
 
 
 def generational(algo: NSGA2) -> NSGA2:
-    """The default NSGA-II made generational again: ``pop_size`` children per generation from
-    pymoo's binary tournaments (domination, then crowding), the default before steady-state."""
+    """NSGA-II made generational again: ``pop_size`` children per generation from pymoo's
+    binary tournaments (domination, then crowding); with ``crossover_prob=0.9``, the default
+    before steady-state."""
     algo.n_offsprings = algo.pop_size
     algo.mating.selection = TournamentSelection(func_comp=binary_tournament)
     return algo
@@ -361,7 +363,9 @@ def make(name: str, space: SearchSpace) -> Any:
         "nsga2_rate1": lambda: make_nsga2(space, pop_size=20, mutation_genes=1.0),
         "nsga2_categorical": lambda: make_nsga2(categorical(space), pop_size=20),
         "nsga2_swap": lambda: swap_categorical(make_nsga2(space, pop_size=20)),
-        "nsga2_generational": lambda: generational(make_nsga2(space, pop_size=20)),
+        "nsga2_generational": lambda: generational(make_nsga2(space, pop_size=20,
+                                                              crossover_prob=0.9)),
+        "nsga2_fixed_rate": lambda: make_nsga2(space, pop_size=20, crossover_prob=0.9),
         "nsga2_prev": lambda: nsga2_ops(space, ordered="blend", range_rate=False),
         "nsga2_blend": lambda: nsga2_ops(space, ordered="blend"),
         "nsga2_flat": lambda: nsga2_ops(space, range_rate=False),
@@ -384,7 +388,8 @@ def make(name: str, space: SearchSpace) -> Any:
 
 
 ABLATIONS = ("nsga2_old", "nsga2_prev", "nsga2_blend", "nsga2_flat", "nsga2_pm", "nsga2_rate1",
-             "nsga2_categorical", "nsga2_swap", "nsga2_generational", "pymoo_nsga2_canonical",
+             "nsga2_categorical", "nsga2_swap", "nsga2_generational", "nsga2_fixed_rate",
+             "pymoo_nsga2_canonical",
              "regularized_random_weights", "tournament_random_weights",
              "regularized_single_objective")
 
@@ -463,7 +468,9 @@ def main(argv: list[str] | None = None) -> None:
                    + " ".join(argv if argv is not None else sys.argv[1:]),
         "budget": budget, "seeds": seeds,
         "settings": {"pop_size": 20, "nsga2": "make_nsga2(space, pop_size=20): MixedCrossover "
-                     "0.9 (pymoo SBX eta 3, prob_var 0.5 on the option index of every gene: "
+                     "at an adaptive rate (operators.AdaptiveRate: learnt from which children "
+                     "survive; uncrossed children change at least one gene) (pymoo SBX eta 3, "
+                     "prob_var 0.5 on the option index of every gene: "
                      "ordered ones and categorical ones, listed cheapest first) + "
                      "NeighbourMutation 0.3 genes/child, range-scaled on ordered "
                      "genes; first population anchored by 50x cheap lookups; 5 children "
@@ -471,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
                      "nsga2_swap": "uniform swaps on categorical genes instead of SBX",
                      "nsga2_generational": "20 children per generation from pymoo's binary "
                      "tournaments (the default before steady-state)",
+                     "nsga2_fixed_rate": "crossover_prob=0.9, fixed (the default before the "
+                     "adaptive rate)",
                      "nsga2_prev": "the default before: contracting 'blend' crossover "
                      "on ordered genes, flat 0.3 genes/child", "nsga2_blend": "blend crossover, "
                      "range-scaled rate", "nsga2_flat": "SBX, flat rate", "nsga2_pm": "SBX, "

@@ -93,6 +93,9 @@ def _state(algo: Algorithm, settings: dict) -> dict:
     evaluated = getattr(algo, "evaluated", None)  # regularized/tournament: all ever evaluated
     if isinstance(evaluated, Population):
         state["evaluated"] = np.asarray(evaluated.get("X")).astype(int).tolist()
+    extra = getattr(algo, "extra_state", None)  # e.g. an adaptive crossover rate
+    if callable(extra):
+        state["extra"] = extra()
     return state
 
 
@@ -113,6 +116,8 @@ def _restore(algo: Algorithm, problem: NASProblem, state: dict) -> None:
         if len(evaluated):
             algo.evaluator.eval(problem, evaluated, algorithm=algo)  # cached as well
         algo.evaluated = evaluated
+    if "extra" in state:
+        algo.load_extra_state(state["extra"])
     algo.is_initialized = True
     algo.n_iter = state["n_iter"]
     algo.evaluator.n_eval = state["n_eval"]

@@ -2,6 +2,7 @@
 
 from pymoo.operators.crossover.ux import UniformCrossover
 
+from operators.adaptive import AdaptiveRate
 from operators.budget import (
     BudgetRepair,
     BudgetSampling,
@@ -17,6 +18,7 @@ from operators.sampling import ChoiceSampling
 from operators.selection import RankTournament
 
 __all__ = [
+    "AdaptiveRate",
     "BudgetRepair",
     "BudgetSampling",
     "CanonicalDuplicateElimination",

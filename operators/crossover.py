@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 from pymoo.core.crossover import Crossover
+from pymoo.core.population import Population
 from pymoo.operators.crossover.sbx import cross_sbx
 
 from evo_nas.errors import ConfigError
 from evo_nas.space import SearchSpace
+from operators.adaptive import AdaptiveRate
 from operators.mutation import draw_genes
 
 
@@ -40,11 +42,16 @@ class MixedCrossover(Crossover):
     (:func:`operators.mutation.draw_genes`). Children are canonical; every draw comes from
     pymoo's ``random_state``. ``prob`` is the chance a mating crosses at all (else the children
     are copies, which duplicate elimination then drops).
+
+    With ``rate`` (an :class:`~operators.adaptive.AdaptiveRate`) the chance is ``rate.p``
+    instead, read at every mating, and each child carries ``crossed`` (whether its mating
+    crossed), which :class:`~operators.NeighbourMutation` (``force_uncrossed``) and the
+    algorithm that updates the rate read.
     """
 
     def __init__(self, space: SearchSpace, prob: float = 0.9, eta: float = 3.0,
                  prob_swap: float = 0.5, prob_var: float = 0.5, ordered: str = "sbx",
-                 categorical: str = "swap") -> None:
+                 categorical: str = "swap", rate: AdaptiveRate | None = None) -> None:
         if not _is_unit(prob):
             raise ConfigError(f"crossover prob = {prob!r}: must be a number in 0..1")
         if isinstance(eta, bool) or not isinstance(eta, int | float) or eta < 0:
@@ -66,6 +73,23 @@ class MixedCrossover(Crossover):
         self.prob_var = float(prob_var)
         self.ordered = ordered
         self.categorical = categorical
+        self.rate = rate
+
+    def do(self, problem, pop, parents=None, *args, random_state=None, **kwargs) -> Population:
+        """pymoo's ``Crossover.do``, except that with a ``rate`` each mating crosses with
+        probability ``rate.p`` and the children are tagged ``crossed``."""
+        if self.rate is None:
+            return super().do(problem, pop, parents, *args, random_state=random_state, **kwargs)
+        rng = random_state if random_state is not None else np.random.default_rng()
+        matings = pop if parents is None else [pop[m] for m in parents]
+        X = np.swapaxes(np.array([[p.get("X") for p in m] for m in matings]), 0, 1)
+        cross = rng.random(X.shape[1]) < self.rate.p
+        Y = X.copy()  # a mating that does not cross leaves copies of its parents
+        if cross.any():
+            Y[:, cross] = self._do(problem, X[:, cross], random_state=rng)
+        off = Population.new("X", Y.reshape(-1, X.shape[-1]))
+        off.set("crossed", np.tile(cross, len(Y)))
+        return off
 
     def _do(self, problem, X, *args, random_state=None, **kwargs) -> np.ndarray:
         rng = random_state if random_state is not None else np.random.default_rng()

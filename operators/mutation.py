@@ -113,12 +113,15 @@ class NeighbourMutation(Mutation):
     ``at_least_once`` (default False) forces one change per genome. In NSGA-II, duplicate
     elimination already drops children identical to a member, at no cost in evaluations, so
     forcing a change only adds disruption; mutation-only searches (regularized evolution) need
-    it. Output is canonical; every draw comes from pymoo's ``random_state``.
+    it. ``force_uncrossed`` forces it only on children tagged ``crossed = False`` (copies of a
+    parent from a mating that did not cross, :class:`~operators.MixedCrossover` with a
+    ``rate``): such a child must differ from its parent to be worth a draw. Output is
+    canonical; every draw comes from pymoo's ``random_state``.
     """
 
     def __init__(self, space: SearchSpace, prob: float = 1.0, prob_var: float | None = None,
                  n_genes: float = 1.0, decay: float = 0.5, at_least_once: bool = False,
-                 range_rate: bool = False) -> None:
+                 range_rate: bool = False, force_uncrossed: bool = False) -> None:
         super().__init__(prob=prob)
         if prob_var is not None and not (_is_number(prob_var) and 0.0 <= prob_var <= 1.0):
             raise ConfigError(f"mutation prob_var = {prob_var!r}: must be a number in 0..1")
@@ -131,9 +134,23 @@ class NeighbourMutation(Mutation):
         self.n_genes = float(n_genes)
         self.decay = float(decay)
         self.at_least_once = bool(at_least_once)
+        self.force_uncrossed = bool(force_uncrossed)
+        self._force: np.ndarray | None = None  # rows to force, for the call in progress
         self.range_rate = bool(range_rate)
         self.weights = (range_weights(space, self.decay) if self.range_rate
                         else np.ones(space.n_var))
+
+    def do(self, problem, pop, *args, **kwargs):
+        """pymoo's ``Mutation.do``; with ``force_uncrossed`` it first reads the ``crossed``
+        tags (children without one are left to the usual rate)."""
+        self._force = None
+        if self.force_uncrossed:
+            self._force = np.array([c is not None and not c for c in pop.get("crossed")],
+                                   dtype=bool)
+        try:
+            return super().do(problem, pop, *args, **kwargs)
+        finally:
+            self._force = None
 
     def _do(self, problem, X, *args, random_state=None, **kwargs) -> np.ndarray:
         rng = random_state if random_state is not None else np.random.default_rng()
@@ -146,8 +163,11 @@ class NeighbourMutation(Mutation):
              else np.minimum(1.0, self.n_genes * self.weights[None, :]
                              / np.maximum(n_mutable, 1)))
         flip = (rng.random(X.shape) < p) & mutable
-        if self.at_least_once:
+        force = self._force if self._force is not None and len(self._force) == len(X) else None
+        if self.at_least_once or force is not None:
             none = ~flip.any(axis=1) & (n_mutable[:, 0] > 0)
+            if not self.at_least_once:
+                none &= force
             for r in np.flatnonzero(none):
                 flip[r, rng.choice(np.flatnonzero(mutable[r]))] = True
         Y = X.copy()

@@ -99,9 +99,9 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
-def check_unit(ctx: OptionContext, name: str, v: Any) -> None:
+def check_unit(ctx: OptionContext, name: str, v: Any, what: str = "") -> None:
     if not is_number(v) or not 0 <= v <= 1:
-        ctx.fail(name, v, "must be a number in 0..1")
+        ctx.fail(name, v, f"must be a number in 0..1{what}")
 
 
 def check_int(ctx: OptionContext, name: str, v: Any, low: int, what: str = "") -> None:
