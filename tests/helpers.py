@@ -11,6 +11,23 @@ from problems import NASProblem
 TOY8 = SearchSpace([Choice(f"g{i}", tuple(range(4))) for i in range(8)], name="toy8")
 
 
+class Stop(BaseException):
+    """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
+
+
+def dies_at(stop_at, metric):
+    """``metric``, except that its ``stop_at``-th call raises :class:`Stop` (a kill mid-run)."""
+    count = {"n": 0}
+
+    def dying(configs):
+        count["n"] += 1
+        if count["n"] == stop_at:
+            raise Stop
+        return metric(configs)
+
+    return dying
+
+
 def toy_error(configs):
     return [100.0 / (1 + sum(c[f"g{i}"] * (i + 1) for i in range(8))) for c in configs]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import TOY8, toy_cost, toy_error
+from helpers import TOY8, Stop, dies_at, toy_cost, toy_error
 from pymoo.core.population import Population
 
 from evo_nas.algorithms import make_nsga2
@@ -113,24 +113,13 @@ def test_option_through_search_and_its_errors():
         search(toy(), "nsga2", pop_size=8, budget=30, options={"crossover_prob": "adapt"})
 
 
-class Stop(BaseException):
-    """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
-
-
 @pytest.mark.parametrize("stop_at", [9, 20, 30])
 def test_an_interrupted_adaptive_run_resumes_to_the_same_end(tmp_path, stop_at):
     """The learnt rate is part of the saved state: without it a resumed run would cross with
     the starting rate and propose other children."""
     opts = {"crossover_prob": "adaptive"}
     full = search(toy(), "nsga2", pop_size=8, budget=60, seed=5, options=opts)
-    count = {"n": 0}
-
-    def dying(configs):
-        count["n"] += 1
-        if count["n"] == stop_at:
-            raise Stop
-        return toy_error(configs)
-
+    dying = dies_at(stop_at, toy_error)
     with Archive(tmp_path / "a.db") as archive:
         with pytest.raises(Stop):
             search(toy(dying).attach(archive, "r"), "nsga2", pop_size=8, budget=60, seed=5,

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from helpers import TOY8 as SPACE
+from helpers import Stop, dies_at
 from helpers import count_rows as _count
 from helpers import toy_cost as f_cost  # noqa: F401
 from helpers import toy_error as f_error
@@ -41,22 +42,11 @@ def test_rows_are_committed_and_reused_across_runs(tmp_path):
         assert front_keys(r1) == front_keys(r2)
 
 
-class Stop(BaseException):
-    """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
-
-
 @pytest.mark.parametrize("stop_at", [4, 15, 37, 52, 66])
 def test_interrupted_run_resumes_to_the_same_front(tmp_path, stop_at):
     # 10 + 35 generations of 2 children (pop_size // 4) = 80 evaluations, killed at stop_at
     full = search(make_problem(), pop_size=10, generations=36, seed=3)
-    count = {"n": 0}
-
-    def dying(configs):
-        count["n"] += 1
-        if count["n"] == stop_at:
-            raise Stop
-        return f_error(configs)
-
+    dying = dies_at(stop_at, f_error)
     with Archive(tmp_path / "a.db") as archive:
         with pytest.raises(Stop):
             search(make_problem(dying).attach(archive, "r"), pop_size=10, generations=36, seed=3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import Stop, dies_at
 from nb201_slice import SLICE, SUB
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.algorithm import Algorithm
@@ -236,23 +237,12 @@ def test_config_and_cli_carry_the_budget():
         load_config({"search": {"budget": 0}})
 
 
-class Stop(BaseException):
-    """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
-
-
 @pytest.mark.parametrize("algorithm", ["nsga2", "regularized"])
 @pytest.mark.parametrize("stop_at", [5, 14, 29])
 def test_an_interrupted_budgeted_run_resumes_to_the_same_end(tmp_path, algorithm, stop_at):
     full_problem = toy()
     full = search(full_problem, algorithm, pop_size=8, budget=33, seed=5)
-    count = {"n": 0}
-
-    def dying(configs):
-        count["n"] += 1
-        if count["n"] == stop_at:
-            raise Stop
-        return Counting()(configs)
-
+    dying = dies_at(stop_at, Counting())
     with Archive(tmp_path / "a.db") as archive:
         with pytest.raises(Stop):
             search(toy(dying).attach(archive, "r"), algorithm, pop_size=8, budget=33, seed=5)

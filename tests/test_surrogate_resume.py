@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 from helpers import TOY8 as SPACE
+from helpers import Stop, dies_at
 from helpers import count_rows as _count
 from helpers import toy_cost as f_cost  # noqa: F401
 from helpers import toy_error as f_error
@@ -46,20 +47,11 @@ def front_keys(result):
     return sorted(SPACE.key(r["genome"]) for r in result.pareto)
 
 
-class Stop(BaseException):
-    """Stands in for a kill: not an Exception, so the fault handler does not catch it."""
-
-
 @pytest.mark.parametrize("stop_at", [1, 7, 11, 13, 21, 30])
 def test_interrupted_loop_resumes_to_the_same_front(tmp_path, stop_at):
     full = run(make_problem())
-    count = {"n": 0, "after": 0}
-
-    def dying(configs):
-        count["n"] += 1
-        if count["n"] == stop_at:
-            raise Stop
-        return f_error(configs)
+    dying = dies_at(stop_at, f_error)
+    count = {"after": 0}
 
     def counting(configs):
         count["after"] += 1
