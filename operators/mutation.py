@@ -163,13 +163,11 @@ class NeighbourMutation(Mutation):
              else np.minimum(1.0, self.n_genes * self.weights[None, :]
                              / np.maximum(n_mutable, 1)))
         flip = (rng.random(X.shape) < p) & mutable
-        force = self._force if self._force is not None and len(self._force) == len(X) else None
-        if self.at_least_once or force is not None:
-            none = ~flip.any(axis=1) & (n_mutable[:, 0] > 0)
-            if not self.at_least_once:
-                none &= force
-            for r in np.flatnonzero(none):
-                flip[r, rng.choice(np.flatnonzero(mutable[r]))] = True
+        must = np.full(len(X), self.at_least_once)  # rows that have to change
+        if self._force is not None:
+            must |= self._force
+        for r in np.flatnonzero(must & ~flip.any(axis=1) & (n_mutable[:, 0] > 0)):
+            flip[r, rng.choice(np.flatnonzero(mutable[r]))] = True
         Y = X.copy()
         rows, cols = np.nonzero(flip)
         if len(rows):
