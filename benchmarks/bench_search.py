@@ -24,6 +24,10 @@ read with ``TabularProblem.from_csv`` -- no ``features=`` -- plus the one-line d
    the true front keeps the luckiest. Evaluating every one of the 9,445 functions once, through a
    random twin, reaches this HV ratio (median of 20 draws); a score above it is training noise
    between identical networks, harvested by re-evaluating twins.
+5. Where each run's shortfall lies (medians per method): the HV ratio it would gain from the
+   true-front rows of networks it never evaluated, and from those it missed only through the
+   draw of dead-edge twins (it evaluated the same network via another twin).
+   NSGA-II rows also give the crossover rate the runs learnt (``info["crossover_rate"]``).
 
 HV is pymoo's indicator on (test error %, cost), normalised with ideal = the true front's minimum
 and nadir = (20 % error, the true front's maximum cost), reference point (1.1, 1.1); points beyond
@@ -92,19 +96,22 @@ def hv_curve(problem: TabularProblem, cost: str, checkpoints: list[int]) -> list
 
 
 # --------------------------------------------------------------------------- the methods
-def run_method(method: str, data: Path, cost: str, budget: int, seed: int) -> TabularProblem:
-    """One run of ``method`` for exactly ``budget`` distinct real evaluations."""
+def run_method(method: str, data: Path, cost: str, budget: int, seed: int
+               ) -> tuple[TabularProblem, dict]:
+    """One run of ``method`` for exactly ``budget`` distinct real evaluations: the problem (its
+    history) and the search result's ``info`` (empty for random search)."""
     problem = user_problem(data, cost, cell=not method.startswith("surrogate_plain"))
+    info: dict = {}
     if method in ("surrogate", "surrogate_plain_genes"):
-        search(problem, "surrogate", pop_size=20, budget=budget, seed=seed)  # 20 per round
+        info = search(problem, "surrogate", pop_size=20, budget=budget, seed=seed).info
     elif method == "surrogate_plain_no_inference":  # the plain default before cell inference
-        search(problem, "surrogate", pop_size=20, budget=budget, seed=seed,
-               options={"predictor": make_predictor(space=problem.space, random_state=seed,
-                                                    infer_cell=False)})
+        info = search(problem, "surrogate", pop_size=20, budget=budget, seed=seed,
+                      options={"predictor": make_predictor(space=problem.space, random_state=seed,
+                                                           infer_cell=False)}).info
     elif method == "pymoo_nsga2":
-        search(problem, pymoo_nsga2(pop_size=20), budget=budget, seed=seed)
+        info = search(problem, pymoo_nsga2(pop_size=20), budget=budget, seed=seed).info
     elif method in ("nsga2", "regularized", "tournament"):
-        search(problem, method, pop_size=20, budget=budget, seed=seed)
+        info = search(problem, method, pop_size=20, budget=budget, seed=seed).info
     elif method == "random":
         rng = np.random.default_rng(seed)
         space = problem.space
@@ -117,7 +124,35 @@ def run_method(method: str, data: Path, cost: str, budget: int, seed: int) -> Ta
     else:
         raise ValueError(method)
     assert problem.n_real == budget, (method, problem.n_real)  # budgets are exact
-    return problem
+    return problem, info
+
+
+def shortfall(problem: TabularProblem, cost: str, budget: int) -> tuple[float, float]:
+    """Where a run's HV shortfall lies: the HV ratio it would gain if the true-front rows of
+    networks it never evaluated were added to what it found, and if the true-front rows it
+    missed only by evaluating another of the same network's dead-edge twins were added (twins
+    differ by training noise alone: the lucky draw)."""
+    ideal, nadir, true_hv = hv_scale(problem, cost)
+    H = problem.history[:budget]
+    F = np.array([[h["error"], h[cost]] for h in H], dtype=float)
+    front = problem.true_front(["error", cost])
+    T = np.array([[r["error"], r[cost]] for r in front])
+
+    def network(X: np.ndarray) -> list[bytes]:
+        X = np.asarray(X, dtype=np.int64)
+        return [r.tobytes() for r in np.where(dead_edges(problem.space, X), -1, X)]
+
+    seen = set(network([h["genome"] for h in H]))
+    missed = [i for i in range(len(T)) if not np.any(np.all(F <= T[i], axis=1))]
+    kinds = network([front[i]["genome"] for i in missed]) if missed else []
+    base = hypervolume(F, ideal, nadir)
+
+    def gain(rows: list[int]) -> float:
+        return (hypervolume(np.vstack([F, T[rows]]), ideal, nadir) - base) / true_hv \
+            if rows else 0.0
+
+    return (gain([i for i, k in zip(missed, kinds, strict=True) if k not in seen]),
+            gain([i for i, k in zip(missed, kinds, strict=True) if k in seen]))
 
 
 def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str],
@@ -128,16 +163,23 @@ def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str],
         out[cost] = {"checkpoints": checkpoints}
         for method in methods:
             t0 = time.perf_counter()
-            curves = []
+            curves, gaps, rates = [], [], []
             for seed in seeds:
-                problem = run_method(method, data, cost, budget, seed)
+                problem, info = run_method(method, data, cost, budget, seed)
                 curves.append(hv_curve(problem, cost, checkpoints))
-            C = np.array(curves)
+                gaps.append(shortfall(problem, cost, budget))
+                if "crossover_rate" in info:
+                    rates.append(info["crossover_rate"])
+            C, S = np.array(curves), np.array(gaps)
             out[cost][method] = {
                 "median": np.median(C, axis=0).round(5).tolist(),
                 "q25": np.percentile(C, 25, axis=0).round(5).tolist(),
                 "q75": np.percentile(C, 75, axis=0).round(5).tolist(),
                 "final_per_seed": C[:, -1].round(5).tolist(),
+                "gain_networks_never_evaluated_median": round(float(np.median(S[:, 0])), 5),
+                "gain_unlucky_twins_median": round(float(np.median(S[:, 1])), 5),
+                **({"crossover_rate_final_median": round(float(np.median(rates)), 4),
+                    "crossover_rate_final_range": [min(rates), max(rates)]} if rates else {}),
                 "seconds_per_run": round((time.perf_counter() - t0) / len(seeds), 2),
             }
             print(f"{cost:>15} {method:>21}: median HV ratio at {budget} evals = "
@@ -151,7 +193,7 @@ def paired_nsga2(data: Path, seeds: list[int], budget: int, problems: list[str])
     two methods this close (per-seed spread ~0.007 HV ratio) order them by chance."""
     out: dict = {"seeds": len(seeds)}
     for cost in problems:
-        R = {m: np.array([hv_curve(run_method(m, data, cost, budget, s), cost, [budget])[0]
+        R = {m: np.array([hv_curve(run_method(m, data, cost, budget, s)[0], cost, [budget])[0]
                           for s in seeds]) for m in ("nsga2", "pymoo_nsga2")}
         d = R["nsga2"] - R["pymoo_nsga2"]
         out[cost] = {"median_nsga2": round(float(np.median(R["nsga2"])), 5),
@@ -322,6 +364,11 @@ def summarize(hv: dict, tau: dict, budget: int, settings: dict, paired: dict | N
                 for c, v in paired.items() if isinstance(v, dict)},
             "twin_free_ceiling": None if ceiling is None else {
                 c: v["ceiling_median"] for c, v in ceiling.items() if isinstance(v, dict)},
+            "surrogate_shortfall": {
+                c: {m: {"networks_never_evaluated": rows[m]["gain_networks_never_evaluated_median"],
+                        "unlucky_twins": rows[m]["gain_unlucky_twins_median"]}
+                    for m in ("surrogate", "surrogate_plain_genes") if m in rows}
+                for c, rows in hv.items()},
             "settings": settings, "machine": machine()}
 
 
@@ -411,6 +458,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{s['predictor_tau_100_declared_cell']}")
     print(json.dumps(s["checks"], indent=1))
     print("twin-free ceiling:", s["twin_free_ceiling"])
+    print("surrogate shortfall (HV ratio gained by adding missed front rows):",
+          json.dumps(s["surrogate_shortfall"]))
     print("NSGA-II - pymoo, paired:", s["nsga2_minus_pymoo_paired"])
     print(f"wrote {args.out / f'{name}.json'} and {png} in {seconds} s")
 

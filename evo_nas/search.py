@@ -181,7 +181,9 @@ def search(
     metrics) or if no evaluated architecture met them.
 
     ``info`` of the result reports ``real_evaluations`` (this run's distinct real evaluations)
-    and ``cheap_lookups`` (cheap metrics computed by operators on genomes not evaluated)."""
+    and ``cheap_lookups`` (cheap metrics computed by operators on genomes not evaluated); an
+    NSGA-II with the learnt crossover rate (the default) adds ``crossover_rate``, the rate it
+    ended with."""
     _check_count("pop_size", pop_size, 2)
     _check_count("generations", generations, 1)
     _check_count("budget", budget, 1)
@@ -218,7 +220,7 @@ def search(
             "real_evaluations": problem.n_real - base_real, "cheap_lookups": lookups.n,
             "stop_reason": stop,
             "resumed_from_generation": saved[1]["n_iter"] if saved else None,
-            **operator_stats(algo)}
+            **operator_stats(algo), **(algo.run_info() if hasattr(algo, "run_info") else {})}
     result = SearchResult(problem.objective_names, dict(problem.budgets), problem.history, front,
                           seconds, info)
     if not front:

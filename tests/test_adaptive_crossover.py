@@ -99,9 +99,12 @@ def test_adaptive_search_learns_repeats_and_keeps_the_budget():
         assert isinstance(algo, AdaptiveNSGA2)
         res = search(toy(), algo, budget=90, seed=4)
         assert res.info["real_evaluations"] == 90
+        assert res.info["crossover_rate"] == round(algo.rate.p, 4)  # what it learnt, reported
         runs.append(([r["genome"] for r in res.history], algo.rate.p))
     assert runs[0] == runs[1]  # same seed, same run, same learnt rate
     assert runs[0][1] != 0.5  # the rate moved from where it started
+    fixed = search(toy(), make_nsga2(TOY8, pop_size=12, crossover_prob=0.9), budget=30, seed=4)
+    assert "crossover_rate" not in fixed.info  # a fixed rate is the user's own setting
 
 
 def test_option_through_search_and_its_errors():
@@ -128,3 +131,4 @@ def test_an_interrupted_adaptive_run_resumes_to_the_same_end(tmp_path, stop_at):
                          options=opts)
         assert archive.count("r") == 60
     assert [r["genome"] for r in resumed.history] == [r["genome"] for r in full.history]
+    assert resumed.info["crossover_rate"] == full.info["crossover_rate"]
