@@ -66,6 +66,7 @@ from evo_nas.errors import DataError  # noqa: E402
 from evo_nas.machine import machine_info  # noqa: E402
 from evo_nas.predictors import kendall_tau, make_predictor  # noqa: E402
 from evo_nas.search import search  # noqa: E402
+from evo_nas.space import SearchSpace  # noqa: E402
 from problems.tabular import TabularProblem  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -127,11 +128,13 @@ def run_method(method: str, data: Path, cost: str, budget: int, seed: int
     return problem, info
 
 
-def shortfall(problem: TabularProblem, cost: str, budget: int) -> tuple[float, float]:
+def shortfall(problem: TabularProblem, cost: str, budget: int, cell_space: SearchSpace
+              ) -> tuple[float, float]:
     """Where a run's HV shortfall lies: the HV ratio it would gain if the true-front rows of
     networks it never evaluated were added to what it found, and if the true-front rows it
     missed only by evaluating another of the same network's dead-edge twins were added (twins
-    differ by training noise alone: the lucky draw)."""
+    differ by training noise alone: the lucky draw). ``cell_space`` declares the cell (the run's
+    own space may not), to tell which rows are the same network."""
     ideal, nadir, true_hv = hv_scale(problem, cost)
     H = problem.history[:budget]
     F = np.array([[h["error"], h[cost]] for h in H], dtype=float)
@@ -140,7 +143,7 @@ def shortfall(problem: TabularProblem, cost: str, budget: int) -> tuple[float, f
 
     def network(X: np.ndarray) -> list[bytes]:
         X = np.asarray(X, dtype=np.int64)
-        return [r.tobytes() for r in np.where(dead_edges(problem.space, X), -1, X)]
+        return [r.tobytes() for r in np.where(dead_edges(cell_space, X), -1, X)]
 
     seen = set(network([h["genome"] for h in H]))
     missed = [i for i in range(len(T)) if not np.any(np.all(F <= T[i], axis=1))]
@@ -161,13 +164,14 @@ def bench_hv(data: Path, seeds: list[int], budget: int, methods: list[str],
     out: dict = {}
     for cost in problems:
         out[cost] = {"checkpoints": checkpoints}
+        cell_space = user_problem(data, cost, cell=True).space
         for method in methods:
             t0 = time.perf_counter()
             curves, gaps, rates = [], [], []
             for seed in seeds:
                 problem, info = run_method(method, data, cost, budget, seed)
                 curves.append(hv_curve(problem, cost, checkpoints))
-                gaps.append(shortfall(problem, cost, budget))
+                gaps.append(shortfall(problem, cost, budget, cell_space))
                 if "crossover_rate" in info:
                     rates.append(info["crossover_rate"])
             C, S = np.array(curves), np.array(gaps)
