@@ -128,6 +128,11 @@ def run_method(method: str, data: Path, cost: str, budget: int, seed: int
     return problem, info
 
 
+def networks(space: SearchSpace, X: np.ndarray) -> np.ndarray:
+    """Genomes with their dead edges blanked (-1): rows that are equal are the same network."""
+    return np.where(dead_edges(space, X), -1, X)
+
+
 def shortfall(problem: TabularProblem, cost: str, budget: int, cell_space: SearchSpace
               ) -> tuple[float, float]:
     """Where a run's HV shortfall lies: the HV ratio it would gain if the true-front rows of
@@ -141,13 +146,12 @@ def shortfall(problem: TabularProblem, cost: str, budget: int, cell_space: Searc
     front = problem.true_front(["error", cost])
     T = np.array([[r["error"], r[cost]] for r in front])
 
-    def network(X: np.ndarray) -> list[bytes]:
-        X = np.asarray(X, dtype=np.int64)
-        return [r.tobytes() for r in np.where(dead_edges(cell_space, X), -1, X)]
+    def keys(X: list) -> list[bytes]:
+        return [r.tobytes() for r in networks(cell_space, np.asarray(X, dtype=np.int64))]
 
-    seen = set(network([h["genome"] for h in H]))
+    seen = set(keys([h["genome"] for h in H]))
     missed = [i for i in range(len(T)) if not np.any(np.all(F <= T[i], axis=1))]
-    kinds = network([front[i]["genome"] for i in missed]) if missed else []
+    kinds = keys([front[i]["genome"] for i in missed]) if missed else []
     base = hypervolume(F, ideal, nadir)
 
     def gain(rows: list[int]) -> float:
@@ -220,8 +224,7 @@ def twin_free_ceiling(data: Path, problems: list[str], draws: int = 20) -> dict:
     for cost in problems:
         problem = user_problem(data, cost, cell=True)
         G = problem.genomes
-        _, cls = np.unique(np.where(dead_edges(problem.space, G), -1, G), axis=0,
-                           return_inverse=True)
+        _, cls = np.unique(networks(problem.space, G), axis=0, return_inverse=True)
         F = np.column_stack([problem.values["error"], problem.values[cost]])
         ideal, nadir, true_hv = hv_scale(problem, cost)
         rng = np.random.default_rng(0)
