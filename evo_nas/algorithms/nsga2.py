@@ -59,12 +59,12 @@ class AdaptiveNSGA2(NSGA2):
     def extra_state(self) -> dict[str, Any]:
         return {"adaptive_rate": self.rate.state()}
 
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.rate.load_state(state["adaptive_rate"])
+
     def run_info(self) -> dict[str, Any]:
         """For the result's ``info``: the crossover rate the run ended with (what it learnt)."""
         return {"crossover_rate": round(self.rate.p, 4)}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.rate.load_state(state["adaptive_rate"])
 
 
 def check_nsga2_options(options: Mapping[str, Any], ctx: OptionContext) -> None:
